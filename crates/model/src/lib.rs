@@ -1,0 +1,19 @@
+//! The one vocabulary every tidemark stage shares.
+//!
+//! Sources (stream, snapshot, diff) produce [`ChangeEvent`]s over [`TableSchema`]s; the Debezium encoder
+//! turns them into records; sinks never see these types. Keeping this crate free of I/O and of any
+//! other tidemark dependency is what lets every stage agree on what a row *is*.
+//!
+//! Invariants:
+//! - A [`Lsn`] is totally ordered and printed the way PostgreSQL prints it (`X/Y`, upper-case hex).
+//! - A [`Row`] has exactly one [`Datum`] per column of the schema it was decoded with.
+//! - Values stay in PostgreSQL's text (or binary) wire form until the encoder needs them, so a row that
+//!   is only routed or compared is never parsed.
+
+mod lsn;
+mod row;
+mod schema;
+
+pub use lsn::{Lsn, ParseLsnError};
+pub use row::{ChangeEvent, ChangeKind, Datum, Row, SourceInfo, TxInfo};
+pub use schema::{quote_ident, Column, ReplicaIdentity, SchemaRef, TableId, TableSchema};

@@ -1,0 +1,491 @@
+//! A minimal frontend/backend protocol connection: startup, TLS, authentication, simple queries and
+//! raw frame I/O. It exists because the replication sub-protocol (CopyBoth) is not exposed by
+//! `tokio-postgres`; everything else uses that crate.
+//!
+//! Frames are read into one growing buffer and handed out as zero-copy `Bytes`, so pgoutput tuple
+//! values can travel to the encoder without being copied. Reading is cancel-safe: a frame is removed
+//! from the buffer only when it is complete.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use postgres_protocol::message::frontend;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::{Dsn, PgError, ServerError, SslMode};
+
+/// One backend message: its type byte and its body (without the length word).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Message type byte.
+    pub tag: u8,
+    /// Message body.
+    pub body: Bytes,
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Result of a simple query: the rows (text format) of the last result set and the command tags.
+#[derive(Debug, Default, Clone)]
+pub struct QueryResult {
+    /// Column names of the last row description.
+    pub columns: Vec<String>,
+    /// Rows; `None` is SQL NULL.
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Command tags, e.g. `SELECT 1`.
+    pub tags: Vec<String>,
+}
+
+impl QueryResult {
+    /// Value of `column` in the first row.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        let i = self.columns.iter().position(|c| c == column)?;
+        self.rows.first()?.get(i)?.as_deref()
+    }
+}
+
+/// An authenticated connection, optionally in replication mode.
+pub struct Connection {
+    stream: Stream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    addr: String,
+    /// Server parameters reported at startup (`server_version`, ...).
+    pub parameters: Vec<(String, String)>,
+    /// `server_version_num`-like integer (e.g. 150004), 0 if unknown.
+    pub server_version_num: u32,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("addr", &self.addr).finish()
+    }
+}
+
+fn io_err(addr: &str) -> impl FnOnce(std::io::Error) -> PgError + '_ {
+    move |source| PgError::Io { addr: addr.to_string(), source }
+}
+
+impl Connection {
+    /// Connect and authenticate. `replication` adds `replication=database` to the startup packet.
+    pub async fn connect(dsn: &Dsn, replication: bool) -> Result<Connection, PgError> {
+        let addr = dsn.addr();
+        match tokio::time::timeout(dsn.connect_timeout, Self::connect_inner(dsn, replication)).await {
+            Ok(r) => r,
+            Err(_) => Err(PgError::Timeout(addr)),
+        }
+    }
+
+    async fn connect_inner(dsn: &Dsn, replication: bool) -> Result<Connection, PgError> {
+        let addr = dsn.addr();
+        let stream = if dsn.host.starts_with('/') {
+            Stream::Unix(UnixStream::connect(&addr).await.map_err(io_err(&addr))?)
+        } else {
+            let tcp = TcpStream::connect((dsn.host.as_str(), dsn.port)).await.map_err(io_err(&addr))?;
+            let _ = tcp.set_nodelay(true);
+            Self::maybe_tls(tcp, dsn, &addr).await?
+        };
+        let mut conn = Connection {
+            stream,
+            rbuf: BytesMut::with_capacity(256 * 1024),
+            wbuf: BytesMut::with_capacity(8 * 1024),
+            addr,
+            parameters: Vec::new(),
+            server_version_num: 0,
+        };
+        conn.startup(dsn, replication).await?;
+        Ok(conn)
+    }
+
+    async fn maybe_tls(mut tcp: TcpStream, dsn: &Dsn, addr: &str) -> Result<Stream, PgError> {
+        if dsn.ssl_mode == SslMode::Disable {
+            return Ok(Stream::Tcp(tcp));
+        }
+        let mut buf = BytesMut::new();
+        frontend::ssl_request(&mut buf);
+        tcp.write_all(&buf).await.map_err(io_err(addr))?;
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await.map_err(io_err(addr))?;
+        match answer[0] {
+            b'S' => {
+                let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config());
+                let name = rustls::pki_types::ServerName::try_from(dsn.host.clone()).map_err(|e| {
+                    PgError::Tls { addr: addr.into(), reason: format!("bad server name: {e}") }
+                })?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| PgError::Tls { addr: addr.into(), reason: e.to_string() })?;
+                Ok(Stream::Tls(Box::new(tls)))
+            }
+            b'N' if dsn.ssl_mode == SslMode::Prefer => Ok(Stream::Tcp(tcp)),
+            b'N' => Err(PgError::Tls {
+                addr: addr.into(),
+                reason: "sslmode=require but the server does not accept TLS (ssl=off); enable ssl on the \
+                         server or use sslmode=prefer"
+                    .into(),
+            }),
+            other => Err(PgError::Protocol(format!("unexpected answer {other:#x} to SSLRequest"))),
+        }
+    }
+
+    async fn startup(&mut self, dsn: &Dsn, replication: bool) -> Result<(), PgError> {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("user", &dsn.user),
+            ("database", &dsn.dbname),
+            ("application_name", &dsn.application_name),
+            ("client_encoding", "UTF8"),
+            ("DateStyle", "ISO"),
+            ("IntervalStyle", "postgres"),
+            ("extra_float_digits", "3"),
+        ];
+        if replication {
+            params.push(("replication", "database"));
+        }
+        self.wbuf.clear();
+        frontend::startup_message(params.iter().copied(), &mut self.wbuf)
+            .map_err(|e| PgError::Protocol(e.to_string()))?;
+        self.flush().await?;
+        self.authenticate(dsn).await?;
+        loop {
+            let f = self.read_frame().await?;
+            match f.tag {
+                b'S' => {
+                    let mut it = f.body.split(|&b| b == 0);
+                    let k = String::from_utf8_lossy(it.next().unwrap_or_default()).into_owned();
+                    let v = String::from_utf8_lossy(it.next().unwrap_or_default()).into_owned();
+                    if k == "server_version" {
+                        self.server_version_num = parse_version_num(&v);
+                    }
+                    self.parameters.push((k, v));
+                }
+                b'K' | b'N' => {}
+                b'Z' => return Ok(()),
+                b'E' => return Err(PgError::Server(ServerError::parse(&f.body))),
+                t => {
+                    return Err(PgError::Protocol(format!(
+                        "unexpected message {:?} during startup",
+                        t as char
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, dsn: &Dsn) -> Result<(), PgError> {
+        let need_password = || {
+            dsn.password.clone().ok_or_else(|| {
+                PgError::Auth(format!(
+                    "the server at {} asks user {:?} for a password and none was given; put it in the DSN \
+                     (postgres://user:password@host/db) or in PGPASSWORD",
+                    dsn.addr(),
+                    dsn.user
+                ))
+            })
+        };
+        loop {
+            let f = self.read_frame().await?;
+            match f.tag {
+                b'R' => {}
+                b'E' => return Err(PgError::Server(ServerError::parse(&f.body))),
+                t => {
+                    return Err(PgError::Protocol(format!("unexpected message {:?} during auth", t as char)))
+                }
+            }
+            let mut body = f.body.clone();
+            if body.len() < 4 {
+                return Err(PgError::Protocol("short authentication message".into()));
+            }
+            match body.get_i32() {
+                0 => return Ok(()),
+                3 => {
+                    let pw = need_password()?;
+                    self.wbuf.clear();
+                    frontend::password_message(pw.as_bytes(), &mut self.wbuf)
+                        .map_err(|e| PgError::Protocol(e.to_string()))?;
+                    self.flush().await?;
+                }
+                5 => {
+                    let pw = need_password()?;
+                    if body.len() < 4 {
+                        return Err(PgError::Protocol("short md5 salt".into()));
+                    }
+                    let salt = [body[0], body[1], body[2], body[3]];
+                    let hash =
+                        postgres_protocol::authentication::md5_hash(dsn.user.as_bytes(), pw.as_bytes(), salt);
+                    self.wbuf.clear();
+                    frontend::password_message(hash.as_bytes(), &mut self.wbuf)
+                        .map_err(|e| PgError::Protocol(e.to_string()))?;
+                    self.flush().await?;
+                }
+                10 => {
+                    let mechs: Vec<&[u8]> = body.split(|&b| b == 0).filter(|m| !m.is_empty()).collect();
+                    if !mechs.iter().any(|m| *m == b"SCRAM-SHA-256") {
+                        return Err(PgError::Auth(format!(
+                            "server offers only SASL mechanisms {:?}; tidemark speaks SCRAM-SHA-256",
+                            mechs.iter().map(|m| String::from_utf8_lossy(m)).collect::<Vec<_>>()
+                        )));
+                    }
+                    let pw = need_password()?;
+                    self.scram(pw.as_bytes()).await?;
+                }
+                other => return Err(PgError::Auth(format!(
+                    "unsupported authentication request {other} (only password, md5 and SCRAM-SHA-256 are \
+                         supported); change the pg_hba.conf method for this user"
+                ))),
+            }
+        }
+    }
+
+    async fn scram(&mut self, password: &[u8]) -> Result<(), PgError> {
+        let mut scram = ScramSha256::new(password, ChannelBinding::unsupported());
+        self.wbuf.clear();
+        frontend::sasl_initial_response("SCRAM-SHA-256", scram.message(), &mut self.wbuf)
+            .map_err(|e| PgError::Protocol(e.to_string()))?;
+        self.flush().await?;
+        let f = self.read_auth_step(11).await?;
+        scram.update(&f).map_err(|e| PgError::Auth(format!("SCRAM exchange failed: {e}")))?;
+        self.wbuf.clear();
+        frontend::sasl_response(scram.message(), &mut self.wbuf)
+            .map_err(|e| PgError::Protocol(e.to_string()))?;
+        self.flush().await?;
+        let f = self.read_auth_step(12).await?;
+        scram.finish(&f).map_err(|e| PgError::Auth(format!("SCRAM server signature invalid: {e}")))?;
+        Ok(())
+    }
+
+    async fn read_auth_step(&mut self, want: i32) -> Result<Bytes, PgError> {
+        let f = self.read_frame().await?;
+        match f.tag {
+            b'R' => {
+                let mut b = f.body;
+                let kind = b.get_i32();
+                if kind != want {
+                    return Err(PgError::Protocol(format!("expected SASL step {want}, got {kind}")));
+                }
+                Ok(b)
+            }
+            b'E' => Err(PgError::Server(ServerError::parse(&f.body))),
+            t => Err(PgError::Protocol(format!("unexpected message {:?} during SASL", t as char))),
+        }
+    }
+
+    /// Read one complete backend frame. Cancel-safe.
+    pub async fn read_frame(&mut self) -> Result<Frame, PgError> {
+        loop {
+            if let Some(f) = self.try_frame()? {
+                return Ok(f);
+            }
+            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(io_err(&self.addr))?;
+            if n == 0 {
+                return Err(PgError::Io {
+                    addr: self.addr.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ),
+                });
+            }
+        }
+    }
+
+    /// A complete frame already buffered, without reading.
+    pub fn try_frame(&mut self) -> Result<Option<Frame>, PgError> {
+        if self.rbuf.len() < 5 {
+            return Ok(None);
+        }
+        let len = i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
+        if len < 4 {
+            return Err(PgError::Protocol(format!("invalid frame length {len}")));
+        }
+        let total = 1 + len as usize;
+        if self.rbuf.len() < total {
+            self.rbuf.reserve(total - self.rbuf.len());
+            return Ok(None);
+        }
+        let mut frame = self.rbuf.split_to(total);
+        let tag = frame[0];
+        frame.advance(5);
+        Ok(Some(Frame { tag, body: frame.freeze() }))
+    }
+
+    /// Send the pending write buffer.
+    async fn flush(&mut self) -> Result<(), PgError> {
+        self.stream.write_all(&self.wbuf).await.map_err(io_err(&self.addr))?;
+        self.stream.flush().await.map_err(io_err(&self.addr))?;
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// Send raw, already-framed bytes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), PgError> {
+        self.stream.write_all(bytes).await.map_err(io_err(&self.addr))?;
+        self.stream.flush().await.map_err(io_err(&self.addr))
+    }
+
+    /// Send a Query message without waiting for the answer.
+    pub async fn send_query(&mut self, sql: &str) -> Result<(), PgError> {
+        self.wbuf.clear();
+        frontend::query(sql, &mut self.wbuf).map_err(|e| PgError::Protocol(e.to_string()))?;
+        self.flush().await
+    }
+
+    /// Run a simple query and collect its text results.
+    pub async fn simple_query(&mut self, sql: &str) -> Result<QueryResult, PgError> {
+        self.send_query(sql).await?;
+        let mut res = QueryResult::default();
+        let mut err = None;
+        loop {
+            let f = self.read_frame().await?;
+            match f.tag {
+                b'T' => {
+                    res.columns = parse_row_description(&f.body);
+                    res.rows.clear();
+                }
+                b'D' => res.rows.push(parse_data_row(&f.body)?),
+                b'C' => res.tags.push(cstr(&f.body)),
+                b'E' => err = Some(ServerError::parse(&f.body)),
+                b'Z' => break,
+                _ => {}
+            }
+        }
+        match err {
+            Some(e) => Err(PgError::Server(e)),
+            None => Ok(res),
+        }
+    }
+
+    /// Send a CopyData frame carrying `payload`.
+    pub async fn send_copy_data(&mut self, payload: &[u8]) -> Result<(), PgError> {
+        self.wbuf.clear();
+        self.wbuf.extend_from_slice(&[b'd']);
+        self.wbuf.extend_from_slice(&((payload.len() + 4) as i32).to_be_bytes());
+        self.wbuf.extend_from_slice(payload);
+        self.flush().await
+    }
+
+    /// Send CopyDone (ends the client's half of a CopyBoth stream).
+    pub async fn send_copy_done(&mut self) -> Result<(), PgError> {
+        self.wbuf.clear();
+        frontend::copy_done(&mut self.wbuf);
+        self.flush().await
+    }
+
+    /// Politely close.
+    pub async fn terminate(mut self) {
+        self.wbuf.clear();
+        frontend::terminate(&mut self.wbuf);
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+fn parse_version_num(v: &str) -> u32 {
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let major: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    major * 10000 + minor
+}
+
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+fn parse_row_description(body: &[u8]) -> Vec<String> {
+    let mut cols = Vec::new();
+    if body.len() < 2 {
+        return cols;
+    }
+    let n = i16::from_be_bytes([body[0], body[1]]) as usize;
+    let mut i = 2;
+    for _ in 0..n {
+        let end = body[i..].iter().position(|&c| c == 0).map(|p| i + p).unwrap_or(body.len());
+        cols.push(String::from_utf8_lossy(&body[i..end]).into_owned());
+        i = end + 1 + 18;
+    }
+    cols
+}
+
+fn parse_data_row(body: &[u8]) -> Result<Vec<Option<String>>, PgError> {
+    let short = || PgError::Protocol("short DataRow".into());
+    let mut b = body;
+    if b.len() < 2 {
+        return Err(short());
+    }
+    let n = b.get_i16() as usize;
+    let mut row = Vec::with_capacity(n);
+    for _ in 0..n {
+        if b.len() < 4 {
+            return Err(short());
+        }
+        let len = b.get_i32();
+        if len < 0 {
+            row.push(None);
+        } else {
+            let len = len as usize;
+            if b.len() < len {
+                return Err(short());
+            }
+            row.push(Some(String::from_utf8_lossy(&b[..len]).into_owned()));
+            b.advance(len);
+        }
+    }
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers() {
+        assert_eq!(parse_version_num("15.4 (Debian 15.4-1)"), 150004);
+        assert_eq!(parse_version_num("16beta1"), 160001);
+    }
+}

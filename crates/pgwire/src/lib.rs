@@ -1,0 +1,22 @@
+//! PostgreSQL wire-level pieces tidemark needs that no crates.io crate provides well: a
+//! `replication=database` connection (startup, TLS, SCRAM/md5/password authentication, CopyBoth
+//! streaming, standby status updates) and a decoder for every pgoutput message (protocol 1 and 2).
+//!
+//! This crate depends on no other tidemark crate; it speaks bytes and LSNs only, so it can be tested
+//! and fuzzed on its own. Plain SQL (catalog queries, heartbeats, snapshots) goes through
+//! `tokio-postgres`; [`sql`] builds that client from the same DSN with the same TLS rules.
+
+pub mod conn;
+pub mod dsn;
+pub mod error;
+pub mod pgoutput;
+pub mod replication;
+pub mod sql;
+mod tls;
+
+pub use conn::{Connection, Frame, QueryResult};
+pub use dsn::{Dsn, SslMode};
+pub use error::{PgError, ServerError};
+pub use replication::{
+    IdentifySystem, ReplicationMessage, ReplicationStream, SlotCreated, StartOptions, PG_EPOCH_OFFSET_US,
+};
