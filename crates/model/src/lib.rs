@@ -11,9 +11,11 @@
 //!   is only routed or compared is never parsed.
 
 mod lsn;
+mod record;
 mod row;
 mod schema;
 
 pub use lsn::{Lsn, ParseLsnError};
+pub use record::{Record, RecordKind};
 pub use row::{ChangeEvent, ChangeKind, Datum, Row, SourceInfo, TxInfo};
 pub use schema::{quote_ident, Column, ReplicaIdentity, SchemaRef, TableId, TableSchema};

@@ -274,10 +274,12 @@ impl Connection {
                     let pw = need_password()?;
                     self.scram(pw.as_bytes()).await?;
                 }
-                other => return Err(PgError::Auth(format!(
+                other => {
+                    return Err(PgError::Auth(format!(
                     "unsupported authentication request {other} (only password, md5 and SCRAM-SHA-256 are \
                          supported); change the pg_hba.conf method for this user"
-                ))),
+                )))
+                }
             }
         }
     }
