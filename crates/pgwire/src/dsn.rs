@@ -124,7 +124,9 @@ impl Dsn {
         let mut config = config;
         config.user(&user);
         config.dbname(&dbname);
-        config.port(port);
+        if config.get_ports().is_empty() {
+            config.port(port);
+        }
         if config.get_hosts().is_empty() {
             if host.starts_with('/') {
                 config.host_path(&host);

@@ -1,0 +1,237 @@
+//! `tidemark stream`: logical replication → Debezium records → sink, at-least-once.
+//!
+//! Shape: a *reader* (this task) owns the replication connection, decodes pgoutput, encodes records
+//! and hands batches to a *writer* task that owns the sink. Each batch may carry a `confirm` LSN that
+//! means "every event at or below this LSN is in this batch or an earlier one". The writer publishes an
+//! LSN as durable only after a successful `Sink::flush` that followed that batch, and the reader sends
+//! the slot only durable LSNs. That is the whole no-loss argument:
+//!
+//! - confirm markers are sent at transaction commits (the commit's end LSN), at keepalives and
+//!   heartbeat messages received while no transaction is open (everything before was sent already);
+//! - streamed (protocol 2) transactions are spilled to disk and replayed at their commit, so a
+//!   keepalive confirm can never cover a change we have not emitted: an uncommitted streamed
+//!   transaction's commit lies after any position we confirm, and the server resends it after a
+//!   restart;
+//! - after a crash the slot restarts at its confirmed position and anything after it is sent again,
+//!   with the same `source.lsn` and `source.txId`.
+//!
+//! Idle captures still advance the slot: keepalive positions are confirmed when nothing is in flight,
+//! and a heartbeat (`pg_logical_emit_message`, non-transactional, never emitted as an event) gives the
+//! slot something to confirm even when other databases or unpublished tables are the only writers.
+
+mod reader;
+pub mod spill;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidemark_debezium::EncoderConfig;
+use tidemark_pgwire::{Dsn, PgError, ReplicationStream};
+use tidemark_sinks::Sink;
+use tokio::sync::watch;
+
+use crate::catalog::Catalog;
+use crate::SourceError;
+
+/// Prefix of the logical messages tidemark writes as heartbeats (never emitted as events).
+pub const HEARTBEAT_PREFIX: &str = "tidemark.heartbeat";
+
+/// What `stream` needs to know.
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    /// Source database.
+    pub dsn: Dsn,
+    /// Publication to decode for (created for `tables` when absent).
+    pub publication: String,
+    /// Tables to capture (`schema.table`); empty = whatever the publication publishes.
+    pub tables: Vec<String>,
+    /// Replication slot (created when absent).
+    pub slot: String,
+    /// pgoutput protocol version (1, or 2 with `streaming`).
+    pub proto_version: u32,
+    /// Stream large in-progress transactions (protocol 2), spilling them to `spill_dir`.
+    pub streaming: bool,
+    /// Emit logical decoding messages as `op: m` events.
+    pub emit_messages: bool,
+    /// Heartbeat interval; zero disables.
+    pub heartbeat_interval: Duration,
+    /// Standby status update interval.
+    pub status_interval: Duration,
+    /// Longest time records may wait for a durable flush.
+    pub flush_interval: Duration,
+    /// Where streamed transactions are spilled.
+    pub spill_dir: PathBuf,
+    /// Encoding settings.
+    pub encoder: EncoderConfig,
+    /// Stop cleanly once everything up to this LSN is durable (benchmarks, demos, tests).
+    pub until_lsn: Option<u64>,
+    /// Give up after this many consecutive transient failures (0 = never).
+    pub max_retries: u32,
+}
+
+impl StreamOptions {
+    /// Defaults for a source, publication and slot.
+    pub fn new(dsn: Dsn, publication: &str, slot: &str) -> StreamOptions {
+        StreamOptions {
+            dsn,
+            publication: publication.into(),
+            tables: Vec::new(),
+            slot: slot.into(),
+            proto_version: 1,
+            streaming: false,
+            emit_messages: true,
+            heartbeat_interval: Duration::from_secs(10),
+            status_interval: Duration::from_secs(10),
+            flush_interval: Duration::from_millis(1000),
+            spill_dir: std::env::temp_dir().join("tidemark-spill"),
+            encoder: EncoderConfig::default(),
+            until_lsn: None,
+            max_retries: 0,
+        }
+    }
+}
+
+/// Live counters, readable while the stream runs (progress, metrics).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Row-level events decoded.
+    pub events: AtomicU64,
+    /// Records handed to the sink.
+    pub records: AtomicU64,
+    /// Transactions committed.
+    pub transactions: AtomicU64,
+    /// Highest WAL position received.
+    pub received_lsn: AtomicU64,
+    /// Highest position confirmed to the slot.
+    pub confirmed_lsn: AtomicU64,
+    /// Inserts, updates, deletes, truncates, messages.
+    pub ops: [AtomicU64; 5],
+}
+
+impl Metrics {
+    /// Count an op code.
+    pub fn count_op(&self, op: &str) {
+        let i = match op {
+            "c" | "r" => 0,
+            "u" => 1,
+            "d" => 2,
+            "t" => 3,
+            "m" => 4,
+            _ => return,
+        };
+        self.ops[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Outcome of a stream run that ended cleanly.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    /// Last LSN confirmed to the slot.
+    pub confirmed_lsn: u64,
+    /// Row events.
+    pub events: u64,
+    /// Records written.
+    pub records: u64,
+}
+
+/// Preflight, create what is missing (publication, slot), then stream until `shutdown` turns true,
+/// `until_lsn` is reached, or a definite error occurs. Transient failures reconnect with backoff.
+pub async fn run(
+    opts: StreamOptions,
+    sink: Box<dyn Sink>,
+    mut shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) -> Result<StreamSummary, SourceError> {
+    let catalog = Arc::new(prepare(&opts).await?);
+    let mut opts = opts;
+    if opts.encoder.database.is_empty() {
+        opts.encoder.database = catalog.current_database().await?;
+    }
+    let heartbeat = spawn_heartbeat(catalog.clone(), opts.heartbeat_interval);
+    let mut sink = Some(sink);
+    let mut failures = 0u32;
+    let result = loop {
+        let s = sink.take().expect("sink present");
+        let (returned, res) = reader::session(&opts, &catalog, s, &mut shutdown, &metrics).await;
+        sink = Some(returned);
+        match res {
+            Ok(summary) => break Ok(summary),
+            Err(e) if e.is_transient() && (opts.max_retries == 0 || failures < opts.max_retries) => {
+                failures += 1;
+                let delay = Duration::from_millis((500u64 << failures.min(6)).min(30_000));
+                tracing::warn!(error = %e, attempt = failures, "replication connection failed; retrying in {delay:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => break Ok(StreamSummary {
+                        confirmed_lsn: metrics.confirmed_lsn.load(Ordering::Relaxed),
+                        events: metrics.events.load(Ordering::Relaxed),
+                        records: metrics.records.load(Ordering::Relaxed),
+                    }),
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+    if let Some(mut s) = sink {
+        let _ = s.close().await;
+    }
+    result
+}
+
+/// Preflight checks and creation of the publication and slot.
+pub async fn prepare(opts: &StreamOptions) -> Result<Catalog, SourceError> {
+    let catalog = Catalog::connect(&opts.dsn).await?;
+    catalog.check_replication_prerequisites().await?;
+    catalog.ensure_publication(&opts.publication, &opts.tables).await?;
+    catalog.check_replica_identity(&opts.publication).await?;
+    if catalog.check_slot(&opts.slot).await?.is_none() {
+        let mut rs = ReplicationStream::connect(&opts.dsn)
+            .await
+            .map_err(|e| SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))?;
+        let created =
+            rs.create_slot(&opts.slot, false, false).await.map_err(|e| map_slot_error(e, &opts.slot))?;
+        tracing::info!(slot = %opts.slot, consistent_point = %tidemark_pgwire::replication::fmt_lsn(created.consistent_point), "created replication slot");
+        rs.finish().await?;
+    }
+    Ok(catalog)
+}
+
+fn spawn_heartbeat(catalog: Arc<Catalog>, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+    if every.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        let mut warned = false;
+        loop {
+            tick.tick().await;
+            if let Err(e) = catalog.emit_message(HEARTBEAT_PREFIX, "").await {
+                if !warned {
+                    tracing::warn!(error = %e, "heartbeat failed (is the source read-only?); idle slots may lag");
+                    warned = true;
+                }
+            }
+        }
+    }))
+}
+
+/// Turn slot-related server errors into their specific variants.
+pub(crate) fn map_slot_error(e: PgError, slot: &str) -> SourceError {
+    if let PgError::Server(s) = &e {
+        if s.code == "55006" {
+            let pid = s.message.rsplit("PID ").next().unwrap_or("unknown").trim().to_string();
+            return SourceError::SlotInUse { slot: slot.into(), pid };
+        }
+        if s.message.contains("can no longer get changes") || s.message.contains("has been invalidated") {
+            return SourceError::SlotLost { slot: slot.into(), confirmed: "its confirmed position".into() };
+        }
+    }
+    SourceError::Pg(e)
+}

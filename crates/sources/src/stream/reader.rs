@@ -1,0 +1,442 @@
+//! The reader: replication connection → pgoutput → change events → records, in commit order.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tidemark_debezium::{Encoder, TablePlan, TypeRegistry};
+use tidemark_model::{
+    ChangeEvent, ChangeKind, Column, Datum, Lsn, ReplicaIdentity, Row, SourceInfo, TableId, TxInfo,
+};
+use tidemark_pgwire::pgoutput::{self, PgOutput, Relation, StreamState, TupleValue};
+use tidemark_pgwire::{ReplicationMessage, ReplicationStream, StartOptions, PG_EPOCH_OFFSET_US};
+use tidemark_sinks::Sink;
+use tokio::sync::{mpsc, watch};
+
+use super::spill::SpillStore;
+use super::writer::{self, Batch};
+use super::{map_slot_error, Metrics, StreamOptions, StreamSummary, HEARTBEAT_PREFIX};
+use crate::catalog::Catalog;
+use crate::SourceError;
+
+const BATCH_RECORDS: usize = 2048;
+
+fn now_us() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+struct Tx {
+    xid: u32,
+    commit_ts_us: i64,
+    total: u64,
+    per_table: Vec<(String, u64)>,
+}
+
+struct Reader<'a> {
+    opts: &'a StreamOptions,
+    catalog: &'a Catalog,
+    enc: Encoder,
+    reg: TypeRegistry,
+    plans: HashMap<u32, Arc<TablePlan>>,
+    tx: Option<Tx>,
+    last_commit_lsn: Option<u64>,
+    batch: Vec<Record>,
+    state: StreamState,
+    stream_xid: Option<u32>,
+    spill: SpillStore,
+    metrics: &'a Metrics,
+    warned_dropped: std::collections::HashSet<u32>,
+    out: mpsc::Sender<Batch>,
+}
+
+use tidemark_model::Record;
+
+fn to_row(t: Vec<TupleValue>) -> Row {
+    t.into_iter()
+        .map(|v| match v {
+            TupleValue::Null => Datum::Null,
+            TupleValue::UnchangedToast => Datum::UnchangedToast,
+            TupleValue::Text(b) => Datum::Text(b),
+            TupleValue::Binary(b) => Datum::Binary(b),
+        })
+        .collect()
+}
+
+impl Reader<'_> {
+    fn source(&self, lsn: u64) -> SourceInfo {
+        let (ts_us, tx_id) = match &self.tx {
+            Some(t) => (t.commit_ts_us, Some(t.xid)),
+            None => (now_us(), None),
+        };
+        SourceInfo {
+            ts_us,
+            tx_id,
+            lsn: Some(Lsn(lsn)),
+            last_commit_lsn: self.last_commit_lsn.map(Lsn),
+            snapshot: None,
+        }
+    }
+
+    fn tx_info(&mut self, table: &TableId, lsn: u64) -> Option<TxInfo> {
+        if !self.enc.config().transaction_metadata {
+            return None;
+        }
+        let tx = self.tx.as_mut()?;
+        tx.total += 1;
+        let name = format!("{}.{}", table.schema, table.name);
+        let n = match tx.per_table.iter_mut().find(|(t, _)| *t == name) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                tx.per_table.push((name, 1));
+                1
+            }
+        };
+        Some(TxInfo { id: format!("{}:{}", tx.xid, lsn), total_order: tx.total, data_collection_order: n })
+    }
+
+    async fn on_relation(&mut self, r: Relation) -> Result<(), SourceError> {
+        let schema = if r.namespace.is_empty() { "pg_catalog".to_string() } else { r.namespace };
+        let id = TableId::new(schema, r.name);
+        let columns: Vec<Column> = r
+            .columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                type_oid: c.type_oid,
+                type_modifier: c.type_modifier,
+                is_key: c.flags & 1 == 1,
+                nullable: true,
+                default: None,
+            })
+            .collect();
+        self.catalog.load_types(&mut self.reg, columns.iter().map(|c| c.type_oid)).await?;
+        let table = self
+            .catalog
+            .table_schema(r.oid, id, ReplicaIdentity::from_byte(r.replica_identity), columns)
+            .await?;
+        let plan = TablePlan::build(Arc::new(table), &self.reg, self.enc.config())?;
+        if !plan.dropped_columns.is_empty() && self.warned_dropped.insert(r.oid) {
+            tracing::warn!(
+                table = %plan.table.id,
+                columns = ?plan.dropped_columns,
+                "columns of types Debezium does not map are left out (set include.unknown.datatypes=true to keep them as bytes)"
+            );
+        }
+        self.plans.insert(r.oid, Arc::new(plan));
+        Ok(())
+    }
+
+    fn plan(&self, relid: u32) -> Result<Arc<TablePlan>, SourceError> {
+        self.plans.get(&relid).cloned().ok_or_else(|| {
+            SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
+                "change for relation {relid} before its Relation message"
+            )))
+        })
+    }
+
+    fn emit(
+        &mut self,
+        plan: &TablePlan,
+        kind: ChangeKind,
+        before: Option<Row>,
+        after: Option<Row>,
+        lsn: u64,
+    ) -> Result<(), SourceError> {
+        let tx = self.tx_info(&plan.table.id, lsn);
+        let ev = ChangeEvent { table: plan.table.clone(), kind, before, after, source: self.source(lsn), tx };
+        let start = self.batch.len();
+        self.enc.encode_change(plan, &ev, now_us(), &mut self.batch)?;
+        self.metrics.events.fetch_add(1, Ordering::Relaxed);
+        for r in &self.batch[start..] {
+            self.metrics.count_op(r.op);
+        }
+        Ok(())
+    }
+
+    /// Row-level and message handling shared by normal and replayed (streamed) transactions.
+    async fn on_data(&mut self, msg: PgOutput, lsn: u64) -> Result<Option<u64>, SourceError> {
+        match msg {
+            PgOutput::Relation(r) => self.on_relation(r).await?,
+            PgOutput::Insert { relid, new, .. } => {
+                let plan = self.plan(relid)?;
+                self.emit(&plan, ChangeKind::Insert, None, Some(to_row(new)), lsn)?;
+            }
+            PgOutput::Update { relid, old, new, .. } => {
+                let plan = self.plan(relid)?;
+                self.emit(&plan, ChangeKind::Update, old.map(|(_, t)| to_row(t)), Some(to_row(new)), lsn)?;
+            }
+            PgOutput::Delete { relid, old, .. } => {
+                let plan = self.plan(relid)?;
+                self.emit(&plan, ChangeKind::Delete, Some(to_row(old)), None, lsn)?;
+            }
+            PgOutput::Truncate { relids, .. } => {
+                for relid in relids {
+                    let plan = self.plan(relid)?;
+                    self.emit(&plan, ChangeKind::Truncate, None, None, lsn)?;
+                }
+            }
+            PgOutput::Message { transactional, lsn: mlsn, prefix, content, .. } => {
+                if prefix == HEARTBEAT_PREFIX {
+                    if !transactional && self.tx.is_none() {
+                        return Ok(Some(mlsn));
+                    }
+                } else if self.opts.emit_messages {
+                    let source = self.source(mlsn);
+                    let rec = self.enc.encode_message(&prefix, &content, &source, now_us());
+                    self.metrics.count_op("m");
+                    self.batch.push(rec);
+                    if !transactional && self.tx.is_none() {
+                        return Ok(Some(mlsn));
+                    }
+                }
+            }
+            PgOutput::Type { .. } | PgOutput::Origin { .. } => {}
+            other => {
+                return Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
+                    "unexpected message in transaction: {other:?}"
+                ))))
+            }
+        }
+        Ok(None)
+    }
+
+    fn begin(&mut self, xid: u32, commit_ts: i64, lsn: u64) {
+        self.tx =
+            Some(Tx { xid, commit_ts_us: commit_ts + PG_EPOCH_OFFSET_US, total: 0, per_table: Vec::new() });
+        if self.enc.config().transaction_metadata {
+            let rec =
+                self.enc.encode_transaction(&format!("{xid}:{lsn}"), commit_ts + PG_EPOCH_OFFSET_US, None);
+            self.batch.push(rec);
+        }
+    }
+
+    fn commit(&mut self, end_lsn: u64) {
+        if let Some(tx) = self.tx.take() {
+            if self.enc.config().transaction_metadata {
+                let rec = self.enc.encode_transaction(
+                    &format!("{}:{}", tx.xid, end_lsn),
+                    tx.commit_ts_us,
+                    Some(&tx.per_table),
+                );
+                self.batch.push(rec);
+            }
+        }
+        self.last_commit_lsn = Some(end_lsn);
+        self.metrics.transactions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hand the current batch to the writer. Fails only when the writer has stopped (its own error is
+    /// what the session reports).
+    async fn push_batch(&mut self, confirm: Option<u64>) -> Result<(), SourceError> {
+        let records = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_RECORDS));
+        self.metrics.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.out
+            .send(Batch { records, confirm })
+            .await
+            .map_err(|_| SourceError::Pg(tidemark_pgwire::PgError::Protocol("sink writer stopped".into())))
+    }
+
+    fn spill_err(&self, e: std::io::Error) -> SourceError {
+        SourceError::Spill { dir: self.spill.dir().display().to_string(), source: e }
+    }
+
+    /// Handle one XLogData payload; returns a confirm position when one became safe.
+    async fn on_xlog(&mut self, wal_start: u64, data: Bytes) -> Result<Option<u64>, SourceError> {
+        let msg = self.state.decode(data.clone())?;
+        if let Some(top) = self.stream_xid {
+            let sub = match &msg {
+                PgOutput::Relation(r) => r.xid,
+                PgOutput::Type { xid, .. }
+                | PgOutput::Insert { xid, .. }
+                | PgOutput::Update { xid, .. }
+                | PgOutput::Delete { xid, .. }
+                | PgOutput::Truncate { xid, .. }
+                | PgOutput::Message { xid, .. } => *xid,
+                _ => None,
+            };
+            if let Some(sub) = sub {
+                self.spill.append(top, sub, wal_start, &data).map_err(|e| self.spill_err(e))?;
+                return Ok(None);
+            }
+        }
+        match msg {
+            PgOutput::Begin { xid, commit_ts, .. } => {
+                self.begin(xid, commit_ts, wal_start);
+                Ok(None)
+            }
+            PgOutput::Commit { end_lsn, .. } => {
+                self.commit(end_lsn);
+                Ok(Some(end_lsn))
+            }
+            PgOutput::StreamStart { xid, .. } => {
+                self.stream_xid = Some(xid);
+                Ok(None)
+            }
+            PgOutput::StreamStop => {
+                self.stream_xid = None;
+                Ok(None)
+            }
+            PgOutput::StreamAbort { xid, subxid } => {
+                self.spill.abort(xid, subxid).map_err(|e| self.spill_err(e))?;
+                Ok(None)
+            }
+            PgOutput::StreamCommit { xid, end_lsn, commit_ts, .. } => {
+                self.begin(xid, commit_ts, wal_start);
+                if let Some(mut replay) = self.spill.commit(xid).map_err(|e| self.spill_err(e))? {
+                    while let Some((lsn, bytes)) = replay.next_message().map_err(|e| self.spill_err(e))? {
+                        let m = pgoutput::decode(bytes, true)?;
+                        self.on_data(m, lsn).await?;
+                        if self.batch.len() >= BATCH_RECORDS {
+                            self.push_batch(None).await?;
+                        }
+                    }
+                }
+                self.commit(end_lsn);
+                Ok(Some(end_lsn))
+            }
+            other => self.on_data(other, wal_start).await,
+        }
+    }
+}
+
+/// One connection's worth of streaming. Returns the sink so a reconnect can reuse it.
+pub(crate) async fn session(
+    opts: &StreamOptions,
+    catalog: &Catalog,
+    sink: Box<dyn Sink>,
+    shutdown: &mut watch::Receiver<bool>,
+    metrics: &Metrics,
+) -> (Box<dyn Sink>, Result<StreamSummary, SourceError>) {
+    let mut rs = match ReplicationStream::connect(&opts.dsn).await {
+        Ok(rs) => rs,
+        Err(e) => return (sink, Err(SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))),
+    };
+    let start = StartOptions {
+        slot: opts.slot.clone(),
+        publications: vec![opts.publication.clone()],
+        proto_version: if opts.streaming { opts.proto_version.max(2) } else { opts.proto_version },
+        streaming: opts.streaming,
+        messages: true,
+        start_lsn: 0,
+    };
+    if let Err(e) = rs.start(&start).await {
+        return (sink, Err(map_slot_error(e, &opts.slot)));
+    }
+    let spill = match SpillStore::new(&opts.spill_dir.join(&opts.slot)) {
+        Ok(s) => s,
+        Err(e) => {
+            return (sink, Err(SourceError::Spill { dir: opts.spill_dir.display().to_string(), source: e }))
+        }
+    };
+    let (tx, rx) = mpsc::channel::<Batch>(64);
+    let (durable_tx, mut durable_rx) = watch::channel(0u64);
+    let writer = tokio::spawn(writer::run(sink, rx, durable_tx, opts.flush_interval));
+    let mut reader = Reader {
+        opts,
+        catalog,
+        enc: tidemark_debezium::Encoder::new(opts.encoder.clone()),
+        reg: TypeRegistry::default(),
+        plans: HashMap::new(),
+        tx: None,
+        last_commit_lsn: None,
+        batch: Vec::with_capacity(BATCH_RECORDS),
+        state: StreamState::default(),
+        stream_xid: None,
+        spill,
+        metrics,
+        warned_dropped: Default::default(),
+        out: tx,
+    };
+    let mut received = 0u64;
+    let mut confirmed = 0u64;
+    let mut last_marker = 0u64;
+    let mut status_tick = tokio::time::interval(opts.status_interval);
+    status_tick.tick().await;
+    let result: Result<(), SourceError> = async {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() { return Ok(()); }
+                }
+                _ = durable_rx.changed() => {
+                    let d = *durable_rx.borrow_and_update();
+                    if d > confirmed {
+                        confirmed = d;
+                        metrics.confirmed_lsn.store(d, Ordering::Relaxed);
+                        rs.send_status(received.max(d), d, false).await?;
+                    }
+                    if opts.until_lsn.is_some_and(|u| confirmed >= u) {
+                        return Ok(());
+                    }
+                }
+                _ = status_tick.tick() => {
+                    rs.send_status(received.max(confirmed), confirmed, false).await?;
+                }
+                msg = rs.next_message() => {
+                    let mut msg = Some(msg?);
+                    // Drain whatever is already buffered before yielding back to select!.
+                    while let Some(m) = msg.take() {
+                        match m {
+                            ReplicationMessage::XLogData { wal_start, data, .. } => {
+                                received = received.max(wal_start);
+                                let confirm = reader.on_xlog(wal_start, data).await?;
+                                if confirm.is_some() || reader.batch.len() >= BATCH_RECORDS {
+                                    if let Some(c) = confirm { last_marker = last_marker.max(c); }
+                                    reader.push_batch(confirm).await?;
+                                }
+                            }
+                            ReplicationMessage::Keepalive { wal_end, reply_requested, .. } => {
+                                received = received.max(wal_end);
+                                if reader.tx.is_none() && wal_end > last_marker {
+                                    last_marker = wal_end;
+                                    reader.push_batch(Some(wal_end)).await?;
+                                }
+                                if reply_requested {
+                                    rs.send_status(received.max(confirmed), confirmed, false).await?;
+                                }
+                            }
+                            ReplicationMessage::End => return Ok(()),
+                        }
+                        msg = rs.try_next_message()?;
+                    }
+                    metrics.received_lsn.store(received, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    .await;
+    // Hand over what is left, let the writer flush, then confirm what became durable.
+    if !reader.batch.is_empty() {
+        let _ = reader.push_batch(None).await;
+    }
+    drop(reader);
+    let (sink, wres) = match writer.await {
+        Ok(v) => v,
+        Err(e) => panic!("sink writer task panicked: {e}"),
+    };
+    let durable = *durable_rx.borrow();
+    if durable > confirmed {
+        confirmed = durable;
+        metrics.confirmed_lsn.store(durable, Ordering::Relaxed);
+    }
+    let result = match (result, wres) {
+        (_, Err(e)) => Err(SourceError::Sink(e)),
+        (Err(e), _) => Err(e),
+        (Ok(()), Ok(())) => {
+            let _ = rs.send_status(received.max(confirmed), confirmed, false).await;
+            let _ = rs.finish().await;
+            Ok(StreamSummary {
+                confirmed_lsn: confirmed,
+                events: metrics.events.load(Ordering::Relaxed),
+                records: metrics.records.load(Ordering::Relaxed),
+            })
+        }
+    };
+    (sink, result)
+}

@@ -1,0 +1,89 @@
+//! The writer task: owns the sink, turns "confirm" markers into durable LSNs only after a flush.
+
+use std::time::Duration;
+
+use tidemark_model::Record;
+use tidemark_sinks::{Sink, SinkError};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Records plus an optional position every earlier event is covered by.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub records: Vec<Record>,
+    pub confirm: Option<u64>,
+}
+
+/// Run until the channel closes; then flush. Returns the sink for reuse after a reconnect.
+pub(crate) async fn run(
+    mut sink: Box<dyn Sink>,
+    mut rx: mpsc::Receiver<Batch>,
+    durable: watch::Sender<u64>,
+    flush_interval: Duration,
+) -> (Box<dyn Sink>, Result<(), SinkError>) {
+    let mut dirty = false;
+    let mut pending: Option<u64> = None;
+    let mut deadline = Instant::now();
+    let res: Result<(), SinkError> = async {
+        loop {
+            let item = if dirty {
+                tokio::select! {
+                    item = rx.recv() => item,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        flush(&mut *sink, &mut dirty, &mut pending, &durable).await?;
+                        continue;
+                    }
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(batch) = item else {
+                flush(&mut *sink, &mut dirty, &mut pending, &durable).await?;
+                return Ok(());
+            };
+            if !batch.records.is_empty() {
+                sink.send(&batch.records).await?;
+                if !dirty {
+                    dirty = true;
+                    deadline = Instant::now() + flush_interval;
+                }
+            }
+            if let Some(c) = batch.confirm {
+                if dirty {
+                    pending = Some(pending.map_or(c, |p| p.max(c)));
+                } else {
+                    durable.send_if_modified(|d| {
+                        let changed = c > *d;
+                        *d = (*d).max(c);
+                        changed
+                    });
+                }
+            }
+            if dirty && rx.is_empty() {
+                sink.drain().await?;
+            }
+        }
+    }
+    .await;
+    (sink, res)
+}
+
+async fn flush(
+    sink: &mut dyn Sink,
+    dirty: &mut bool,
+    pending: &mut Option<u64>,
+    durable: &watch::Sender<u64>,
+) -> Result<(), SinkError> {
+    if *dirty {
+        sink.flush().await?;
+        *dirty = false;
+    }
+    if let Some(c) = pending.take() {
+        durable.send_if_modified(|d| {
+            let changed = c > *d;
+            *d = (*d).max(c);
+            changed
+        });
+    }
+    Ok(())
+}

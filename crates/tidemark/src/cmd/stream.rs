@@ -1,0 +1,206 @@
+//! `tidemark stream`.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tidemark_pgwire::replication::{fmt_lsn, parse_lsn};
+use tidemark_pgwire::Dsn;
+use tidemark_sources::stream::{Metrics, StreamOptions};
+
+use crate::config::{Config, ConfigError, PROPERTIES};
+
+/// Properties `stream` reads, for --help.
+fn properties_help() -> String {
+    let mut s =
+        String::from("Properties (set with --set key=value, TIDEMARK_KEY_NAME, or the config file):\n");
+    for (k, d, h) in PROPERTIES {
+        if *k == "connector.class" || *k == "name" {
+            continue;
+        }
+        let d = if d.is_empty() { String::new() } else { format!(" [default: {d}]") };
+        s.push_str(&format!("  {k}{d}\n      {h}\n"));
+    }
+    s
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = properties_help())]
+pub struct StreamArgs {
+    /// Source database DSN: postgres://user:password@host:5432/db?sslmode=prefer (or TIDEMARK_SOURCE).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Publication to decode for (created for --tables when absent) [default: tidemark].
+    #[arg(long)]
+    pub publication: Option<String>,
+    /// Tables to capture: schema.table,schema.table (default: what the publication publishes).
+    #[arg(long)]
+    pub tables: Option<String>,
+    /// Replication slot (created when absent) [default: tidemark].
+    #[arg(long)]
+    pub slot: Option<String>,
+    /// Sink: stdout | file:<dir> [default: stdout].
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// TOML configuration file (see tidemark.example.toml).
+    #[arg(long, env = "TIDEMARK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Any property as key=value; repeatable. Overrides file and environment.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Stop once everything up to this LSN is durable; `current` = the source's WAL position at start.
+    #[arg(long, value_name = "LSN|current")]
+    pub until_lsn: Option<String>,
+}
+
+/// Build the merged configuration for a command.
+pub fn load_config(
+    file: Option<&PathBuf>,
+    set: &[String],
+    flags: &[(&str, Option<&String>)],
+) -> Result<Config, ConfigError> {
+    let mut c = Config::defaults();
+    if let Some(f) = file {
+        c.load_file(f)?;
+    }
+    c.load_env(std::env::vars());
+    for kv in set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| ConfigError::Value {
+            key: "--set".into(),
+            value: kv.clone(),
+            expected: "key=value".into(),
+        })?;
+        c.set_flag(k.trim(), v.trim());
+    }
+    for (k, v) in flags {
+        if let Some(v) = v {
+            c.set_flag(k, v.as_str());
+        }
+    }
+    for k in c.unknown_keys() {
+        tracing::warn!(key = %k, "unknown configuration property (ignored); run `tidemark stream --help` for the list");
+    }
+    Ok(c)
+}
+
+/// Turn the configuration into stream options.
+pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
+    let dsn_text = c.source_dsn()?;
+    let dsn = Dsn::parse(&dsn_text).map_err(|e| ConfigError::Value {
+        key: "source".into(),
+        value: "(hidden)".into(),
+        expected: e.to_string(),
+    })?;
+    if c.get("plugin.name").is_some_and(|p| p != "pgoutput") {
+        return Err(ConfigError::Value {
+            key: "plugin.name".into(),
+            value: c.get("plugin.name").unwrap_or_default().into(),
+            expected: "pgoutput (the only plugin tidemark decodes; it ships with PostgreSQL 10+)".into(),
+        }
+        .into());
+    }
+    let mut o = StreamOptions::new(
+        dsn,
+        c.get("publication.name").unwrap_or("tidemark"),
+        c.get("slot.name").unwrap_or("tidemark"),
+    );
+    o.tables = c
+        .get("table.include.list")
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let proto = c.u64("pgoutput.proto.version")? as u32;
+    if !(1..=2).contains(&proto) {
+        return Err(ConfigError::Value {
+            key: "pgoutput.proto.version".into(),
+            value: proto.to_string(),
+            expected: "1 or 2".into(),
+        }
+        .into());
+    }
+    o.proto_version = proto;
+    o.streaming = c.bool("pgoutput.streaming")?;
+    o.emit_messages = c.bool("emit.messages")?;
+    o.heartbeat_interval = c.millis("heartbeat.interval.ms")?;
+    o.status_interval = c.millis("status.update.interval.ms")?.max(Duration::from_millis(100));
+    o.flush_interval = c.millis("offset.flush.interval.ms")?.max(Duration::from_millis(1));
+    if let Some(d) = c.get("spill.dir") {
+        o.spill_dir = PathBuf::from(d);
+    }
+    o.encoder = c.encoder()?;
+    o.max_retries = c.u64("retry.max.attempts")? as u32;
+    Ok(o)
+}
+
+pub async fn run(a: StreamArgs) -> anyhow::Result<()> {
+    let c = load_config(
+        a.config.as_ref(),
+        &a.set,
+        &[
+            ("source", a.source.as_ref()),
+            ("publication.name", a.publication.as_ref()),
+            ("table.include.list", a.tables.as_ref()),
+            ("slot.name", a.slot.as_ref()),
+            ("sink", a.sink.as_ref()),
+        ],
+    )?;
+    let mut opts = options(&c)?;
+    let sink_opts = tidemark_sinks::SinkOptions { file_rotate_bytes: c.u64("file.rotate.bytes")? };
+    let sink_uri = c.get("sink").unwrap_or("stdout").to_string();
+    let sink = tidemark_sinks::build(&sink_uri, &sink_opts)?;
+    if let Some(u) = &a.until_lsn {
+        opts.until_lsn = Some(if u == "current" {
+            let client = tidemark_pgwire::sql::connect(&opts.dsn).await.map_err(|e| {
+                tidemark_sources::SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr())
+            })?;
+            let row = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?;
+            parse_lsn(&row.get::<_, String>(0)).context("server returned a malformed LSN")?
+        } else {
+            parse_lsn(u).ok_or_else(|| ConfigError::Value {
+                key: "--until-lsn".into(),
+                value: u.clone(),
+                expected: "an LSN like 0/16B3748, or current".into(),
+            })?
+        });
+    }
+    tracing::info!(source = %opts.dsn.redacted(), publication = %opts.publication, slot = %opts.slot, sink = %sink_uri, "starting stream");
+    let metrics = Arc::new(Metrics::default());
+    let progress = spawn_progress(metrics.clone());
+    let shutdown = super::shutdown_on_signals();
+    let res = tidemark_sources::stream::run(opts, sink, shutdown, metrics.clone()).await;
+    progress.abort();
+    let summary = res?;
+    tracing::info!(
+        events = summary.events,
+        records = summary.records,
+        confirmed = %fmt_lsn(summary.confirmed_lsn),
+        "stream stopped cleanly"
+    );
+    Ok(())
+}
+
+/// Log throughput and lag every 10 s.
+pub fn spawn_progress(m: Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.tick().await;
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            tick.tick().await;
+            let ev = m.events.load(Ordering::Relaxed);
+            let rate = (ev - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            last = (Instant::now(), ev);
+            let recv = m.received_lsn.load(Ordering::Relaxed);
+            let conf = m.confirmed_lsn.load(Ordering::Relaxed);
+            tracing::info!(
+                events = ev,
+                per_sec = rate.round() as u64,
+                received = %fmt_lsn(recv),
+                confirmed = %fmt_lsn(conf),
+                unconfirmed_bytes = recv.saturating_sub(conf),
+                "progress"
+            );
+        }
+    })
+}

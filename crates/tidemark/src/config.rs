@@ -1,0 +1,417 @@
+//! Configuration: one flat map of Debezium-style property names, layered file < environment < flags.
+//!
+//! - File: TOML; nested tables and dotted keys both flatten to dotted names (`[topic] prefix = "x"` is
+//!   `topic.prefix`).
+//! - Environment: `TIDEMARK_TOPIC_PREFIX=x` is `topic.prefix` (strip the prefix, lower-case, `_` → `.`).
+//! - Flags: the named flags of each command, plus `--set key=value` for any property.
+//!
+//! Where Debezium has a property for a behaviour, its name is accepted, so a Debezium connector
+//! configuration can be pasted in (`database.hostname` & co. build the source DSN). Unknown keys are
+//! reported, never silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use tidemark_debezium::{
+    BinaryMode, DecimalMode, EncoderConfig, HstoreMode, IntervalMode, TimePrecisionMode,
+};
+
+/// A configuration problem; the message names the key and what is accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// File unreadable or not TOML.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// Path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A value is malformed.
+    #[error("{key} = {value:?} is not valid: {expected}")]
+    Value {
+        /// Key.
+        key: String,
+        /// Given value (never a secret).
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// A required setting is missing.
+    #[error("{0}")]
+    Missing(String),
+}
+
+/// Where a value came from (for diagnostics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Built-in default.
+    Default,
+    /// Config file.
+    File,
+    /// `TIDEMARK_*` environment.
+    Env,
+    /// Command-line flag.
+    Flag,
+}
+
+/// Known properties: (name, default, help).
+pub const PROPERTIES: &[(&str, &str, &str)] = &[
+    ("source", "", "source database DSN (postgres://user:pw@host:5432/db?sslmode=prefer or key=value pairs)"),
+    ("publication.name", "tidemark", "publication to decode for; created for table.include.list when absent"),
+    ("table.include.list", "", "tables to capture, schema.table comma-separated"),
+    ("slot.name", "tidemark", "logical replication slot; created when absent"),
+    ("sink", "stdout", "where records go: stdout | file:<dir>"),
+    ("topic.prefix", "tidemark", "topic prefix (Debezium's logical server name)"),
+    ("topic.delimiter", ".", "topic name delimiter"),
+    ("tombstones.on.delete", "true", "emit a null-value record after each delete"),
+    ("skipped.operations", "t", "operations not emitted: comma list of c,u,d,t or none"),
+    ("provide.transaction.metadata", "false", "emit BEGIN/END events and the envelope's transaction block"),
+    (
+        "heartbeat.interval.ms",
+        "10000",
+        "heartbeat logical message interval that keeps idle slots moving; 0 = off",
+    ),
+    ("status.update.interval.ms", "10000", "standby status update interval"),
+    (
+        "offset.flush.interval.ms",
+        "1000",
+        "longest wait before records are made durable and the slot confirmed",
+    ),
+    ("decimal.handling.mode", "precise", "precise | double | string"),
+    (
+        "time.precision.mode",
+        "adaptive",
+        "adaptive | adaptive_time_microseconds | connect | microseconds | nanoseconds | isostring",
+    ),
+    ("binary.handling.mode", "bytes", "bytes | base64 | base64-url-safe | hex"),
+    ("interval.handling.mode", "numeric", "numeric | string"),
+    ("hstore.handling.mode", "json", "json | map"),
+    (
+        "unavailable.value.placeholder",
+        "__debezium_unavailable_value",
+        "value written for unchanged TOAST columns",
+    ),
+    ("include.unknown.datatypes", "false", "keep columns of unmapped types as bytes of their text"),
+    ("money.fraction.digits", "2", "scale of money values"),
+    ("column.exclude.list", "", "regexes over schema.table.column to leave out of values"),
+    ("message.key.columns", "", "key override: <table regex>:<col>,<col>;..."),
+    ("key.converter.schemas.enable", "true", "wrap keys in {schema, payload}"),
+    ("value.converter.schemas.enable", "true", "wrap values in {schema, payload}"),
+    (
+        "replace.null.with.default",
+        "true",
+        "write a column's default for NULL (Kafka JsonConverter behaviour)",
+    ),
+    ("debezium.version", tidemark_debezium::DEFAULT_VERSION, "Debezium version written in source.version"),
+    ("database.dbname", "", "name written in source.db (default: the connected database)"),
+    ("plugin.name", "pgoutput", "logical decoding plugin; only pgoutput is supported"),
+    ("pgoutput.proto.version", "1", "pgoutput protocol version: 1, or 2 (needed for streaming)"),
+    (
+        "pgoutput.streaming",
+        "false",
+        "receive large in-progress transactions in chunks, spilled to disk until commit",
+    ),
+    ("emit.messages", "true", "emit logical decoding messages (pg_logical_emit_message) as op m events"),
+    ("spill.dir", "", "directory for spilled streamed transactions (default: system temp dir)"),
+    ("file.rotate.bytes", "268435456", "file sink: start a new file per topic after this many bytes"),
+    ("retry.max.attempts", "0", "consecutive reconnect attempts before giving up; 0 = keep trying"),
+    ("database.hostname", "", "Debezium-style source host (used when source is unset)"),
+    ("database.port", "5432", "Debezium-style source port"),
+    ("database.user", "", "Debezium-style source user"),
+    ("database.password", "", "Debezium-style source password"),
+    ("database.sslmode", "prefer", "Debezium-style sslmode: disable | prefer | require"),
+    ("connector.class", "", "ignored (accepted so Debezium configurations load)"),
+    ("name", "", "ignored (accepted so Debezium configurations load)"),
+];
+
+/// The merged configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    values: BTreeMap<String, (String, Origin)>,
+}
+
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        toml::Value::Array(a) => out.push((
+            prefix.to_string(),
+            a.iter()
+                .map(|x| match x {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        )),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+impl Config {
+    /// Defaults only.
+    pub fn defaults() -> Config {
+        let mut c = Config::default();
+        for (k, v, _) in PROPERTIES {
+            if !v.is_empty() {
+                c.values.insert((*k).to_string(), ((*v).to_string(), Origin::Default));
+            }
+        }
+        c
+    }
+
+    /// Layer a TOML file.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), reason: e.to_string() })?;
+        let v: toml::Value = toml::from_str(&text)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), reason: e.to_string() })?;
+        let mut pairs = Vec::new();
+        flatten("", &v, &mut pairs);
+        for (k, v) in pairs {
+            self.values.insert(k, (v, Origin::File));
+        }
+        Ok(())
+    }
+
+    /// Layer `TIDEMARK_*` variables from an iterator (the process environment in production).
+    pub fn load_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
+        for (k, v) in vars {
+            let Some(rest) = k.strip_prefix("TIDEMARK_") else { continue };
+            if matches!(rest, "LOG" | "PG_BIN" | "TEST_TMP") {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase().replace('_', ".");
+            self.values.insert(key, (v, Origin::Env));
+        }
+    }
+
+    /// Set from a flag.
+    pub fn set_flag(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_string(), (value.into(), Origin::Flag));
+    }
+
+    /// Raw value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(|(v, _)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    /// Where a value came from.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn origin(&self, key: &str) -> Option<Origin> {
+        self.values.get(key).map(|(_, o)| *o)
+    }
+
+    /// Keys that are not known properties (to warn about).
+    pub fn unknown_keys(&self) -> Vec<String> {
+        self.values
+            .keys()
+            .filter(|k| {
+                !PROPERTIES.iter().any(|(p, _, _)| p == k)
+                    && !k.starts_with("kafka.")
+                    && !k.starts_with("eventhubs.")
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Boolean value.
+    pub fn bool(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.get(key).unwrap_or("false").to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            other => Err(ConfigError::Value {
+                key: key.into(),
+                value: other.into(),
+                expected: "true or false".into(),
+            }),
+        }
+    }
+
+    /// Integer value.
+    pub fn u64(&self, key: &str) -> Result<u64, ConfigError> {
+        let v = self.get(key).unwrap_or("0");
+        v.trim().parse().map_err(|_| ConfigError::Value {
+            key: key.into(),
+            value: v.into(),
+            expected: "a non-negative integer".into(),
+        })
+    }
+
+    /// Milliseconds as a duration.
+    pub fn millis(&self, key: &str) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.u64(key)?))
+    }
+
+    fn choice<T: Copy>(&self, key: &str, options: &[(&str, T)]) -> Result<T, ConfigError> {
+        let v = self.get(key).unwrap_or(options[0].0);
+        options.iter().find(|(n, _)| n.eq_ignore_ascii_case(v)).map(|(_, t)| *t).ok_or_else(|| {
+            ConfigError::Value {
+                key: key.into(),
+                value: v.into(),
+                expected: format!(
+                    "one of {}",
+                    options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        })
+    }
+
+    /// The source DSN: `source`, else assembled from Debezium's `database.*` properties.
+    pub fn source_dsn(&self) -> Result<String, ConfigError> {
+        if let Some(s) = self.get("source") {
+            return Ok(s.to_string());
+        }
+        if let Some(host) = self.get("database.hostname") {
+            let mut parts =
+                vec![format!("host={host}"), format!("port={}", self.get("database.port").unwrap_or("5432"))];
+            if let Some(u) = self.get("database.user") {
+                parts.push(format!("user={u}"));
+            }
+            if let Some(p) = self.get("database.password") {
+                parts.push(format!("password='{}'", p.replace('\\', "\\\\").replace('\'', "\\'")));
+            }
+            if let Some(d) = self.get("database.dbname") {
+                parts.push(format!("dbname={d}"));
+            }
+            parts.push(format!("sslmode={}", self.get("database.sslmode").unwrap_or("prefer")));
+            return Ok(parts.join(" "));
+        }
+        Err(ConfigError::Missing(
+            "no source database: pass --source postgres://user:password@host:5432/dbname, set TIDEMARK_SOURCE, or put \
+             source = \"...\" in the config file"
+                .into(),
+        ))
+    }
+
+    /// Encoder settings.
+    pub fn encoder(&self) -> Result<EncoderConfig, ConfigError> {
+        let mut e = EncoderConfig {
+            topic_prefix: self.get("topic.prefix").unwrap_or("tidemark").to_string(),
+            topic_delimiter: self.get("topic.delimiter").unwrap_or(".").to_string(),
+            database: self.get("database.dbname").unwrap_or_default().to_string(),
+            version: self.get("debezium.version").unwrap_or(tidemark_debezium::DEFAULT_VERSION).to_string(),
+            key_schemas: self.bool("key.converter.schemas.enable")?,
+            value_schemas: self.bool("value.converter.schemas.enable")?,
+            tombstones_on_delete: self.bool("tombstones.on.delete")?,
+            transaction_metadata: self.bool("provide.transaction.metadata")?,
+            replace_null_with_default: self.bool("replace.null.with.default")?,
+            include_unknown_datatypes: self.bool("include.unknown.datatypes")?,
+            unavailable_placeholder: self
+                .get("unavailable.value.placeholder")
+                .unwrap_or("__debezium_unavailable_value")
+                .to_string(),
+            money_fraction_digits: self.u64("money.fraction.digits")? as u32,
+            ..EncoderConfig::default()
+        };
+        e.origin_fields = EncoderConfig::version_has_origin(&e.version);
+        let v = |key: &str, expected: String| {
+            let value = self.get(key).unwrap_or_default().to_string();
+            ConfigError::Value { key: key.into(), value, expected }
+        };
+        e.skipped = EncoderConfig::parse_skipped(self.get("skipped.operations").unwrap_or("none"))
+            .map_err(|r| v("skipped.operations", r))?;
+        e.decimal = self.choice(
+            "decimal.handling.mode",
+            &[
+                ("precise", DecimalMode::Precise),
+                ("double", DecimalMode::Double),
+                ("string", DecimalMode::String),
+            ],
+        )?;
+        e.time_precision = self.choice(
+            "time.precision.mode",
+            &[
+                ("adaptive", TimePrecisionMode::Adaptive),
+                ("adaptive_time_microseconds", TimePrecisionMode::AdaptiveTimeMicroseconds),
+                ("connect", TimePrecisionMode::Connect),
+                ("microseconds", TimePrecisionMode::Microseconds),
+                ("nanoseconds", TimePrecisionMode::Nanoseconds),
+                ("isostring", TimePrecisionMode::IsoString),
+            ],
+        )?;
+        e.binary = self.choice(
+            "binary.handling.mode",
+            &[
+                ("bytes", BinaryMode::Bytes),
+                ("base64", BinaryMode::Base64),
+                ("base64-url-safe", BinaryMode::Base64UrlSafe),
+                ("hex", BinaryMode::Hex),
+            ],
+        )?;
+        e.interval = self.choice(
+            "interval.handling.mode",
+            &[("numeric", IntervalMode::Numeric), ("string", IntervalMode::String)],
+        )?;
+        e.hstore =
+            self.choice("hstore.handling.mode", &[("json", HstoreMode::Json), ("map", HstoreMode::Map)])?;
+        if let Some(s) = self.get("column.exclude.list") {
+            e.column_exclude = EncoderConfig::compile_list(s).map_err(|r| v("column.exclude.list", r))?;
+        }
+        if let Some(s) = self.get("message.key.columns") {
+            e.message_key_columns =
+                EncoderConfig::parse_message_key_columns(s).map_err(|r| v("message.key.columns", r))?;
+        }
+        if self.get("topic.prefix").is_some_and(|p| p.contains(['/', ' '])) {
+            return Err(v("topic.prefix", "letters, digits, '.', '_' and '-' only".into()));
+        }
+        Ok(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layering_flags_over_env_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.toml");
+        std::fs::write(&f, "source = \"postgres://file\"\n[topic]\nprefix = \"fromfile\"\n\"tombstones.on.delete\" = false\nheartbeat.interval.ms = 5\n").unwrap();
+        let mut c = Config::defaults();
+        c.load_file(&f).unwrap();
+        assert_eq!(c.get("topic.prefix"), Some("fromfile"));
+        assert_eq!(c.get("heartbeat.interval.ms"), Some("5"));
+        assert!(!c.bool("tombstones.on.delete").unwrap());
+        c.load_env(vec![("TIDEMARK_TOPIC_PREFIX".into(), "fromenv".into()), ("OTHER".into(), "x".into())]);
+        assert_eq!(c.get("topic.prefix"), Some("fromenv"));
+        assert_eq!(c.origin("topic.prefix"), Some(Origin::Env));
+        c.set_flag("topic.prefix", "fromflag");
+        assert_eq!(c.get("topic.prefix"), Some("fromflag"));
+        assert_eq!(c.get("source"), Some("postgres://file"));
+        assert!(c.unknown_keys().is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_choices() {
+        let mut c = Config::defaults();
+        c.set_flag("decimal.handling.mode", "exact");
+        let e = c.encoder().unwrap_err().to_string();
+        assert!(e.contains("decimal.handling.mode") && e.contains("precise, double, string"), "{e}");
+        let mut c = Config::defaults();
+        c.set_flag("tombstones.on.delete", "maybe");
+        assert!(c.encoder().unwrap_err().to_string().contains("true or false"));
+        c.set_flag("bogus.key", "1");
+        assert_eq!(c.unknown_keys(), vec!["bogus.key".to_string()]);
+    }
+
+    #[test]
+    fn debezium_database_properties_build_a_dsn() {
+        let mut c = Config::defaults();
+        c.set_flag("database.hostname", "db");
+        c.set_flag("database.user", "cdc");
+        c.set_flag("database.password", "p'w");
+        c.set_flag("database.dbname", "app");
+        let dsn = c.source_dsn().unwrap();
+        let d = tidemark_pgwire::Dsn::parse(&dsn).unwrap();
+        assert_eq!((d.host.as_str(), d.user.as_str(), d.dbname.as_str()), ("db", "cdc", "app"));
+        assert_eq!(d.password.as_deref(), Some("p'w"));
+    }
+}
