@@ -154,7 +154,7 @@ pub async fn run(a: StreamArgs) -> anyhow::Result<()> {
             let client = tidemark_pgwire::sql::connect(&opts.dsn).await.map_err(|e| {
                 tidemark_sources::SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr())
             })?;
-            let row = client.query_one("SELECT pg_current_wal_lsn()::text", &[]).await?;
+            let row = client.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).await?;
             parse_lsn(&row.get::<_, String>(0)).context("server returned a malformed LSN")?
         } else {
             parse_lsn(u).ok_or_else(|| ConfigError::Value {
