@@ -333,7 +333,7 @@ pub(crate) async fn session(
             return (sink, Err(SourceError::Spill { dir: opts.spill_dir.display().to_string(), source: e }))
         }
     };
-    let (tx, rx) = mpsc::channel::<Batch>(64);
+    let (tx, rx) = mpsc::channel::<Batch>(8);
     let (durable_tx, mut durable_rx) = watch::channel(0u64);
     let writer = tokio::spawn(writer::run(sink, rx, durable_tx, opts.flush_interval));
     let mut reader = Reader {
