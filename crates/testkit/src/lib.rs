@@ -78,7 +78,7 @@ impl ClusterBuilder {
         self.auth = a;
         self
     }
-    /// Enable TLS with a fresh self-signed certificate.
+    /// Enable TLS with a fresh self-signed certificate; TCP connections without TLS are then rejected.
     pub fn ssl(mut self, on: bool) -> Self {
         self.ssl = on;
         self
@@ -278,7 +278,8 @@ impl Cluster {
             std::fs::write(
                 &hba_path,
                 format!(
-                    "hostssl all all 127.0.0.1/32 {host_auth}\nhostssl replication all 127.0.0.1/32 {host_auth}\n{hba}"
+                    "hostssl all all 127.0.0.1/32 {host_auth}\nhostssl replication all 127.0.0.1/32 {host_auth}\n\
+                     hostnossl all all 0.0.0.0/0 reject\nhostnossl replication all 0.0.0.0/0 reject\n{hba}"
                 ),
             )?;
         }

@@ -374,7 +374,11 @@ mod tests {
     fn layering_flags_over_env_over_file() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("t.toml");
-        std::fs::write(&f, "source = \"postgres://file\"\n[topic]\nprefix = \"fromfile\"\n\"tombstones.on.delete\" = false\nheartbeat.interval.ms = 5\n").unwrap();
+        std::fs::write(
+            &f,
+            "source = \"postgres://file\"\n\"tombstones.on.delete\" = false\nheartbeat.interval.ms = 5\n[topic]\nprefix = \"fromfile\"\n",
+        )
+        .unwrap();
         let mut c = Config::defaults();
         c.load_file(&f).unwrap();
         assert_eq!(c.get("topic.prefix"), Some("fromfile"));
@@ -387,6 +391,17 @@ mod tests {
         assert_eq!(c.get("topic.prefix"), Some("fromflag"));
         assert_eq!(c.get("source"), Some("postgres://file"));
         assert!(c.unknown_keys().is_empty());
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let mut c = Config::defaults();
+        c.load_file(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tidemark.example.toml"))).unwrap();
+        assert!(c.unknown_keys().is_empty(), "{:?}", c.unknown_keys());
+        c.encoder().unwrap();
+        assert_eq!(c.get("table.include.list"), Some("public.orders,public.customers"));
+        assert_eq!(c.get("topic.prefix"), Some("shop"));
+        assert!(c.bool("tombstones.on.delete").unwrap());
     }
 
     #[test]
