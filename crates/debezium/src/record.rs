@@ -9,6 +9,14 @@ use crate::json::{self, write_int, write_str};
 use crate::plan::{source_schema, ColPlan, TablePlan, TX_BLOCK_SCHEMA};
 use crate::EncodeError;
 
+/// The rows an envelope shows: `before`, `after`, and the old row unchanged TOAST values are copied from.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    before: Option<&'a [Datum]>,
+    after: Option<&'a [Datum]>,
+    old_for_toast: Option<&'a [Datum]>,
+}
+
 /// Encodes events under one configuration.
 #[derive(Debug, Clone)]
 pub struct Encoder {
@@ -217,12 +225,11 @@ impl Encoder {
         &self,
         plan: &TablePlan,
         op: &str,
-        before: Option<&[Datum]>,
-        after: Option<&[Datum]>,
-        old_for_toast: Option<&[Datum]>,
+        rows: Rows<'_>,
         ev: &ChangeEvent,
         now_us: i64,
     ) -> Result<Vec<u8>, EncodeError> {
+        let Rows { before, after, old_for_toast } = rows;
         let mut out = Vec::with_capacity(plan.value_prefix.len() + 512);
         out.extend_from_slice(&plan.value_prefix);
         out.extend_from_slice(b"{\"before\":");
@@ -268,7 +275,13 @@ impl Encoder {
                     Some(a) => self.key(plan, a)?,
                     None => None,
                 };
-                let value = self.envelope(plan, ev.kind.op(), None, after, None, ev, now_us)?;
+                let value = self.envelope(
+                    plan,
+                    ev.kind.op(),
+                    Rows { before: None, after, old_for_toast: None },
+                    ev,
+                    now_us,
+                )?;
                 out.push(Record {
                     topic,
                     key,
@@ -294,7 +307,13 @@ impl Encoder {
                                     strip_schema(k, !plan.key_prefix.is_empty()),
                                 ));
                             }
-                            let v = self.envelope(plan, "d", Some(b), None, None, ev, now_us)?;
+                            let v = self.envelope(
+                                plan,
+                                "d",
+                                Rows { before: Some(b), after: None, old_for_toast: None },
+                                ev,
+                                now_us,
+                            )?;
                             out.push(Record {
                                 topic: topic.clone(),
                                 key: old_key.clone(),
@@ -322,7 +341,13 @@ impl Encoder {
                                     strip_schema(k, !plan.key_prefix.is_empty()),
                                 ));
                             }
-                            let v = self.envelope(plan, "c", None, Some(after), before, ev, now_us)?;
+                            let v = self.envelope(
+                                plan,
+                                "c",
+                                Rows { before: None, after: Some(after), old_for_toast: before },
+                                ev,
+                                now_us,
+                            )?;
                             out.push(Record {
                                 topic,
                                 key: new_key,
@@ -340,7 +365,13 @@ impl Encoder {
                 }
                 // DEFAULT identity without key change: before is null (the old tuple is not sent).
                 let key = self.key(plan, after)?;
-                let v = self.envelope(plan, "u", before, Some(after), before, ev, now_us)?;
+                let v = self.envelope(
+                    plan,
+                    "u",
+                    Rows { before, after: Some(after), old_for_toast: before },
+                    ev,
+                    now_us,
+                )?;
                 out.push(Record {
                     topic,
                     key,
@@ -359,7 +390,8 @@ impl Encoder {
                     Some(b) => self.key(plan, b)?,
                     None => None,
                 };
-                let v = self.envelope(plan, "d", before, None, None, ev, now_us)?;
+                let v =
+                    self.envelope(plan, "d", Rows { before, after: None, old_for_toast: None }, ev, now_us)?;
                 out.push(Record {
                     topic: topic.clone(),
                     key: key.clone(),
@@ -383,7 +415,13 @@ impl Encoder {
                 if self.skipped(Op::Truncate) {
                     return Ok(());
                 }
-                let v = self.envelope(plan, "t", None, None, None, ev, now_us)?;
+                let v = self.envelope(
+                    plan,
+                    "t",
+                    Rows { before: None, after: None, old_for_toast: None },
+                    ev,
+                    now_us,
+                )?;
                 out.push(Record {
                     topic,
                     key: None,

@@ -63,15 +63,24 @@ pub fn parse_time_us(s: &str) -> Result<i64, String> {
     Ok((h * 3600 + m * 60) * 1_000_000 + us)
 }
 
-/// Split a trailing UTC offset (`+02`, `-05:30`, `+05:30:15`) off a time/timestamp text.
+/// Split a trailing UTC offset (`+02`, `-05:30`, `+05:30:15`) off a timestamp text.
 pub fn split_offset(s: &str) -> Result<(&str, i64), String> {
-    let pos = s.rfind(['+', '-']).filter(|&p| p >= 8).ok_or("missing UTC offset")?;
+    // The date's own dashes end before position 8 (`YYYY-MM-`), so an offset sign comes later.
+    split_offset_after(s, 8)
+}
+
+/// Split the offset off a `timetz` text (`13:51:30.123+02`).
+pub fn split_offset_time(s: &str) -> Result<(&str, i64), String> {
+    split_offset_after(s, 5)
+}
+
+fn split_offset_after(s: &str, min: usize) -> Result<(&str, i64), String> {
+    let pos = s.rfind(['+', '-']).filter(|&p| p >= min).ok_or("missing UTC offset")?;
     let (body, off) = s.split_at(pos);
     let sign = if off.starts_with('-') { -1 } else { 1 };
     let mut secs = 0;
     for (i, p) in off[1..].split(':').enumerate() {
-        let v = num(p)?;
-        secs += v * [3600, 60, 1].get(i).copied().unwrap_or(0);
+        secs += num(p)? * [3600, 60, 1].get(i).copied().unwrap_or(0);
     }
     Ok((body, sign * secs))
 }
@@ -328,16 +337,4 @@ mod tests {
         assert_eq!(parse_interval("1 year 2 mons 3 days 04:05:06.78").unwrap(), p);
         assert_eq!(parse_interval("-00:00:01.5").unwrap().micros, -1_500_000);
     }
-}
-
-/// Split the offset off a `timetz` text (`13:51:30.123+02`).
-pub fn split_offset_time(s: &str) -> Result<(&str, i64), String> {
-    let pos = s.rfind(['+', '-']).filter(|&p| p >= 5).ok_or("missing UTC offset")?;
-    let (body, off) = s.split_at(pos);
-    let sign = if off.starts_with('-') { -1 } else { 1 };
-    let mut secs = 0;
-    for (i, p) in off[1..].split(':').enumerate() {
-        secs += num(p)? * [3600, 60, 1].get(i).copied().unwrap_or(0);
-    }
-    Ok((body, sign * secs))
 }

@@ -405,7 +405,7 @@ impl Connection {
     /// Send a CopyData frame carrying `payload`.
     pub async fn send_copy_data(&mut self, payload: &[u8]) -> Result<(), PgError> {
         self.wbuf.clear();
-        self.wbuf.extend_from_slice(&[b'd']);
+        self.wbuf.extend_from_slice(b"d");
         self.wbuf.extend_from_slice(&((payload.len() + 4) as i32).to_be_bytes());
         self.wbuf.extend_from_slice(payload);
         self.flush().await

@@ -59,7 +59,12 @@ fn environment_and_file_configuration_layers() {
     .unwrap();
     let run = |env_prefix: Option<&str>, flag_prefix: Option<&str>| {
         let mut c = Command::new(bin());
-        c.args(["stream", "--config"]).arg(&cfg).args(["--until-lsn", "current", "--set", "heartbeat.interval.ms=200"]);
+        c.args(["stream", "--config"]).arg(&cfg).args([
+            "--until-lsn",
+            "current",
+            "--set",
+            "heartbeat.interval.ms=200",
+        ]);
         if let Some(p) = env_prefix {
             c.env("TIDEMARK_TOPIC_PREFIX", p);
         }
@@ -86,7 +91,14 @@ fn environment_and_file_configuration_layers() {
 fn help_teaches_the_properties() {
     let out = Command::new(bin()).args(["stream", "--help"]).output().unwrap();
     let h = String::from_utf8_lossy(&out.stdout);
-    for p in ["topic.prefix", "tombstones.on.delete", "skipped.operations", "provide.transaction.metadata", "heartbeat.interval.ms", "--until-lsn"] {
+    for p in [
+        "topic.prefix",
+        "tombstones.on.delete",
+        "skipped.operations",
+        "provide.transaction.metadata",
+        "heartbeat.interval.ms",
+        "--until-lsn",
+    ] {
         assert!(h.contains(p), "--help lacks {p}");
     }
 }

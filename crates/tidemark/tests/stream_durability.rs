@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 
-const NO_SCHEMAS: [&str; 4] = ["--set", "value.converter.schemas.enable=false", "--set", "key.converter.schemas.enable=false"];
+const NO_SCHEMAS: [&str; 4] =
+    ["--set", "value.converter.schemas.enable=false", "--set", "key.converter.schemas.enable=false"];
 
 fn create_ids(dir: &std::path::Path, topic_name: &str) -> Vec<(i64, u64, u64)> {
     read_events(dir)
@@ -17,7 +18,11 @@ fn create_ids(dir: &std::path::Path, topic_name: &str) -> Vec<(i64, u64, u64)> {
         .filter(|e| e["topic"] == topic_name && !e["value"].is_null() && payload(e)["op"] == "c")
         .map(|e| {
             let p = payload(e);
-            (p["after"]["id"].as_i64().unwrap(), p["source"]["lsn"].as_u64().unwrap(), p["source"]["txId"].as_u64().unwrap())
+            (
+                p["after"]["id"].as_i64().unwrap(),
+                p["source"]["lsn"].as_u64().unwrap(),
+                p["source"]["txId"].as_u64().unwrap(),
+            )
         })
         .collect()
 }
@@ -31,7 +36,13 @@ fn kill_9_during_load_then_restart_delivers_every_row() {
     // 200 transactions of 1000 rows, written while tidemark is repeatedly killed.
     let script = out.path().join("load.sql");
     let sql: String = (0..200)
-        .map(|k| format!("INSERT INTO t SELECT g, md5(g::text) FROM generate_series({}, {}) g;\n", k * 1000 + 1, (k + 1) * 1000))
+        .map(|k| {
+            format!(
+                "INSERT INTO t SELECT g, md5(g::text) FROM generate_series({}, {}) g;\n",
+                k * 1000 + 1,
+                (k + 1) * 1000
+            )
+        })
         .collect();
     std::fs::write(&script, sql).unwrap();
     let mut load = Command::new(pg.bin_dir().join("psql"))
@@ -41,7 +52,8 @@ fn kill_9_during_load_then_restart_delivers_every_row() {
         .unwrap();
     let data = out.path().join("data");
     for (i, pause) in [700u64, 400, 1100, 300].iter().enumerate() {
-        let mut child = stream_cmd(&pg.dsn("postgres"), &data, &["--tables", "t"]).args(NO_SCHEMAS).spawn().unwrap();
+        let mut child =
+            stream_cmd(&pg.dsn("postgres"), &data, &["--tables", "t"]).args(NO_SCHEMAS).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(*pause + 100 * i as u64));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -74,7 +86,16 @@ fn restart_resumes_from_the_slot_without_reemitting_confirmed_events() {
     let out = tempdir();
     setup_slot(&pg, out.path(), "t", &NO_SCHEMAS);
     pg.psql("postgres", "INSERT INTO t SELECT generate_series(1, 100)").unwrap();
-    let args = ["--tables", "t", "--until-lsn", "current", NO_SCHEMAS[0], NO_SCHEMAS[1], NO_SCHEMAS[2], NO_SCHEMAS[3]];
+    let args = [
+        "--tables",
+        "t",
+        "--until-lsn",
+        "current",
+        NO_SCHEMAS[0],
+        NO_SCHEMAS[1],
+        NO_SCHEMAS[2],
+        NO_SCHEMAS[3],
+    ];
     run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &args));
     let first = slot_confirmed(&pg, "tidemark");
     pg.psql("postgres", "INSERT INTO t SELECT generate_series(101, 150)").unwrap();
@@ -86,19 +107,27 @@ fn restart_resumes_from_the_slot_without_reemitting_confirmed_events() {
 
 fn idle_slot_advances(heartbeat_ms: &str) {
     let pg = Cluster::start().unwrap();
-    pg.psql("postgres", "CREATE TABLE captured (id int PRIMARY KEY); CREATE TABLE other_table (id int);").unwrap();
+    pg.psql("postgres", "CREATE TABLE captured (id int PRIMARY KEY); CREATE TABLE other_table (id int);")
+        .unwrap();
     pg.psql("postgres", "CREATE DATABASE other").unwrap();
     let out = tempdir();
     setup_slot(&pg, out.path(), "captured", &[]);
-    let mut child = stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "captured", "--set", &format!("heartbeat.interval.ms={heartbeat_ms}")])
-        .spawn()
-        .unwrap();
+    let mut child = stream_cmd(
+        &pg.dsn("postgres"),
+        out.path(),
+        &["--tables", "captured", "--set", &format!("heartbeat.interval.ms={heartbeat_ms}")],
+    )
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let before = slot_confirmed(&pg, "tidemark");
     // Heavy writes elsewhere: another database and an unpublished table of this one.
     pg.psql("other", "CREATE TABLE big AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g").unwrap();
     pg.psql("postgres", "INSERT INTO other_table SELECT generate_series(1, 100000)").unwrap();
-    let target = tidemark_pgwire::replication::parse_lsn(&pg.psql("postgres", "SELECT pg_current_wal_insert_lsn()").unwrap()).unwrap();
+    let target = tidemark_pgwire::replication::parse_lsn(
+        &pg.psql("postgres", "SELECT pg_current_wal_insert_lsn()").unwrap(),
+    )
+    .unwrap();
     let moved = wait_until(Duration::from_secs(30), || slot_confirmed(&pg, "tidemark") >= target);
     let after = slot_confirmed(&pg, "tidemark");
     unsafe_sigterm(child.id());
@@ -140,7 +169,8 @@ fn million_row_transaction_streams_in_bounded_memory() {
     pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY, payload text)").unwrap();
     let out = tempdir();
     setup_slot(&pg, out.path(), "t", &NO_SCHEMAS);
-    pg.psql("postgres", "INSERT INTO t SELECT g, repeat('x', 90) FROM generate_series(1, 1000000) g").unwrap();
+    pg.psql("postgres", "INSERT INTO t SELECT g, repeat('x', 90) FROM generate_series(1, 1000000) g")
+        .unwrap();
     let mut c = stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "t", "--until-lsn", "current"]);
     c.args(NO_SCHEMAS);
     let (peak_kb, output) = run_measuring_rss(c);
@@ -157,7 +187,8 @@ fn streamed_transactions_spill_replay_and_honour_savepoint_rollbacks() {
     let out = tempdir();
     let spill = tempdir();
     let spill_arg = format!("spill.dir={}", spill.path().display());
-    let streaming = ["--set", "pgoutput.streaming=true", "--set", "pgoutput.proto.version=2", "--set", &spill_arg];
+    let streaming =
+        ["--set", "pgoutput.streaming=true", "--set", "pgoutput.proto.version=2", "--set", &spill_arg];
     setup_slot(&pg, out.path(), "t", &streaming);
     pg.psql(
         "postgres",
@@ -170,7 +201,10 @@ fn streamed_transactions_spill_replay_and_honour_savepoint_rollbacks() {
          COMMIT;",
     )
     .unwrap();
-    let _ = pg.psql("postgres", "BEGIN; INSERT INTO t SELECT g, 'aborted' FROM generate_series(300001, 350000) g; ROLLBACK;");
+    let _ = pg.psql(
+        "postgres",
+        "BEGIN; INSERT INTO t SELECT g, 'aborted' FROM generate_series(300001, 350000) g; ROLLBACK;",
+    );
     pg.psql("postgres", "INSERT INTO t VALUES (400000, 'after')").unwrap();
     let mut args = vec!["--tables", "t", "--until-lsn", "current"];
     args.extend_from_slice(&streaming);
@@ -180,7 +214,14 @@ fn streamed_transactions_spill_replay_and_honour_savepoint_rollbacks() {
     let ids: Vec<i64> = create_ids(out.path(), "tidemark.public.t").into_iter().map(|x| x.0).collect();
     let expected: Vec<i64> = (1..=100_000).chain(150_001..=200_000).chain([400_000]).collect();
     assert_eq!(ids.len(), expected.len());
-    assert_eq!(ids, expected, "only committed rows, in order, rolled-back savepoint and aborted transaction excluded");
+    assert_eq!(
+        ids, expected,
+        "only committed rows, in order, rolled-back savepoint and aborted transaction excluded"
+    );
     assert!(peak_kb < 150 * 1024, "peak RSS {peak_kb} kB");
-    assert_eq!(std::fs::read_dir(spill.path().join("tidemark")).unwrap().count(), 0, "spill files removed after replay");
+    assert_eq!(
+        std::fs::read_dir(spill.path().join("tidemark")).unwrap().count(),
+        0,
+        "spill files removed after replay"
+    );
 }

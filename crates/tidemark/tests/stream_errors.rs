@@ -38,7 +38,10 @@ fn authentication_and_role_errors_never_leak_secrets() {
     assert!(e.contains("password authentication failed for user \"postgres\""), "{e}");
     assert!(!e.contains("wrong-secret-3"));
     let e = err_for(&pg.dsn_as("postgres", "norepl", Some("norepl-secret-1")), &["--tables", "t"]);
-    assert!(e.contains("lacks the REPLICATION attribute") && e.contains("ALTER ROLE \"norepl\" REPLICATION"), "{e}");
+    assert!(
+        e.contains("lacks the REPLICATION attribute") && e.contains("ALTER ROLE \"norepl\" REPLICATION"),
+        "{e}"
+    );
     assert!(!e.contains("norepl-secret-1"));
     let e = err_for(&pg.dsn_as("postgres", "nologin", Some("nologin-secret-2")), &["--tables", "t"]);
     assert!(e.contains("not permitted to log in") && e.contains("LOGIN"), "{e}");
@@ -48,7 +51,10 @@ fn authentication_and_role_errors_never_leak_secrets() {
 #[test]
 fn unreachable_host() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let e = err_for(&format!("postgres://u:topsecret@127.0.0.1:{port}/db?sslmode=disable&connect_timeout=3"), &["--tables", "t"]);
+    let e = err_for(
+        &format!("postgres://u:topsecret@127.0.0.1:{port}/db?sslmode=disable&connect_timeout=3"),
+        &["--tables", "t"],
+    );
     assert!(e.contains(&format!("cannot reach PostgreSQL at 127.0.0.1:{port}")), "{e}");
     assert!(!e.contains("topsecret"));
 }
@@ -85,7 +91,19 @@ fn slot_held_by_another_process() {
     let out = tempdir();
     setup_slot(&pg, out.path(), "t", &[]);
     let mut holder = Command::new(pg.bin_dir().join("pg_recvlogical"))
-        .args(["-d", &pg.dsn("postgres"), "--slot", "tidemark", "--start", "-o", "proto_version=1", "-o", "publication_names=tidemark", "-f", "/dev/null"])
+        .args([
+            "-d",
+            &pg.dsn("postgres"),
+            "--slot",
+            "tidemark",
+            "--start",
+            "-o",
+            "proto_version=1",
+            "-o",
+            "publication_names=tidemark",
+            "-f",
+            "/dev/null",
+        ])
         .spawn()
         .unwrap();
     assert!(wait_until(Duration::from_secs(10), || pg
@@ -95,21 +113,33 @@ fn slot_held_by_another_process() {
     let e = err_for(&pg.dsn("postgres"), &["--tables", "t"]);
     holder.kill().unwrap();
     holder.wait().unwrap();
-    assert!(e.contains("replication slot \"tidemark\" is in use by another process (PID") && e.contains("--slot"), "{e}");
+    assert!(
+        e.contains("replication slot \"tidemark\" is in use by another process (PID") && e.contains("--slot"),
+        "{e}"
+    );
 }
 
 #[test]
 fn slot_invalidated() {
-    let pg = Cluster::builder().setting("max_slot_wal_keep_size", "1MB").setting("wal_keep_size", "0").start().unwrap();
+    let pg = Cluster::builder()
+        .setting("max_slot_wal_keep_size", "1MB")
+        .setting("wal_keep_size", "0")
+        .start()
+        .unwrap();
     pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE filler (x text);").unwrap();
     let out = tempdir();
     setup_slot(&pg, out.path(), "t", &[]);
     for _ in 0..4 {
-        pg.psql("postgres", "INSERT INTO filler SELECT md5(g::text) FROM generate_series(1, 50000) g").unwrap();
+        pg.psql("postgres", "INSERT INTO filler SELECT md5(g::text) FROM generate_series(1, 50000) g")
+            .unwrap();
         pg.psql("postgres", "SELECT pg_switch_wal()").unwrap();
         pg.psql("postgres", "CHECKPOINT").unwrap();
     }
-    assert_eq!(pg.psql("postgres", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'tidemark'").unwrap(), "lost");
+    assert_eq!(
+        pg.psql("postgres", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'tidemark'")
+            .unwrap(),
+        "lost"
+    );
     let e = err_for(&pg.dsn("postgres"), &["--tables", "t"]);
     assert!(e.contains("was invalidated (wal_status=lost)") && e.contains("tidemark diff"), "{e}");
 }

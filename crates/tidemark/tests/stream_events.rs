@@ -7,7 +7,13 @@ use common::*;
 
 fn ops(evs: &[&serde_json::Value]) -> Vec<String> {
     evs.iter()
-        .map(|e| if e["value"].is_null() { "tombstone".to_string() } else { payload(e)["op"].as_str().unwrap().to_string() })
+        .map(|e| {
+            if e["value"].is_null() {
+                "tombstone".to_string()
+            } else {
+                payload(e)["op"].as_str().unwrap().to_string()
+            }
+        })
         .collect()
 }
 
@@ -24,7 +30,11 @@ fn insert_update_delete_with_tombstones() {
          DELETE FROM customers WHERE id = 1;",
     )
     .unwrap();
-    run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "public.customers", "--until-lsn", "current"]));
+    run_ok(stream_cmd(
+        &pg.dsn("postgres"),
+        out.path(),
+        &["--tables", "public.customers", "--until-lsn", "current"],
+    ));
     let evs = read_events(out.path());
     let t = topic(&evs, "tidemark.public.customers");
     assert_eq!(ops(&t), vec!["c", "u", "d", "tombstone"]);
@@ -65,7 +75,20 @@ fn primary_key_change_is_delete_tombstone_create() {
     let out = tempdir();
     setup_slot(&pg, out.path(), "t", &[]);
     pg.psql("postgres", "INSERT INTO t VALUES (1, 'x'); UPDATE t SET id = 2 WHERE id = 1;").unwrap();
-    run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "t", "--until-lsn", "current", "--set", "value.converter.schemas.enable=false", "--set", "key.converter.schemas.enable=false"]));
+    run_ok(stream_cmd(
+        &pg.dsn("postgres"),
+        out.path(),
+        &[
+            "--tables",
+            "t",
+            "--until-lsn",
+            "current",
+            "--set",
+            "value.converter.schemas.enable=false",
+            "--set",
+            "key.converter.schemas.enable=false",
+        ],
+    ));
     let evs = read_events(out.path());
     let t = topic(&evs, "tidemark.public.t");
     assert_eq!(ops(&t), vec!["c", "d", "tombstone", "c"]);
@@ -97,7 +120,11 @@ fn toast_unchanged_and_replica_identity_full() {
         ),
     )
     .unwrap();
-    run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "d,f,k", "--until-lsn", "current", "--set", "value.converter.schemas.enable=false"]));
+    run_ok(stream_cmd(
+        &pg.dsn("postgres"),
+        out.path(),
+        &["--tables", "d,f,k", "--until-lsn", "current", "--set", "value.converter.schemas.enable=false"],
+    ));
     let evs = read_events(out.path());
     let d = topic(&evs, "tidemark.public.d");
     let u = payload(d[1]);
@@ -107,7 +134,11 @@ fn toast_unchanged_and_replica_identity_full() {
     let f = topic(&evs, "tidemark.public.f");
     let u = payload(f[1]);
     assert_eq!(u["before"]["n"], 0, "FULL identity: before is the whole old row");
-    assert_eq!(u["after"]["big"].as_str().unwrap().len(), 9600, "FULL identity: TOAST value copied from the old row");
+    assert_eq!(
+        u["after"]["big"].as_str().unwrap().len(),
+        9600,
+        "FULL identity: TOAST value copied from the old row"
+    );
     // Keyless FULL table: deletes carry the whole row and a null key; no tombstones without a key.
     let k = topic(&evs, "tidemark.public.k");
     assert_eq!(ops(&k), vec!["c", "c", "d", "d"]);
@@ -126,7 +157,11 @@ fn truncate_skipped_by_default_emitted_when_asked() {
     assert_eq!(ops(&topic(&read_events(out.path()), "tidemark.public.t")), vec!["c"]);
     let out2 = tempdir();
     pg.psql("postgres", "INSERT INTO t VALUES (2); TRUNCATE t;").unwrap();
-    run_ok(stream_cmd(&pg.dsn("postgres"), out2.path(), &["--tables", "t", "--until-lsn", "current", "--set", "skipped.operations=none"]));
+    run_ok(stream_cmd(
+        &pg.dsn("postgres"),
+        out2.path(),
+        &["--tables", "t", "--until-lsn", "current", "--set", "skipped.operations=none"],
+    ));
     let evs = read_events(out2.path());
     let t = topic(&evs, "tidemark.public.t");
     assert_eq!(ops(&t), vec!["c", "t"]);
@@ -145,7 +180,22 @@ fn transaction_metadata_and_logical_messages() {
          SELECT pg_logical_emit_message(true, 'app', 'hello'); COMMIT;",
     )
     .unwrap();
-    run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "a,b", "--until-lsn", "current", "--set", "provide.transaction.metadata=true", "--set", "value.converter.schemas.enable=false", "--set", "key.converter.schemas.enable=false"]));
+    run_ok(stream_cmd(
+        &pg.dsn("postgres"),
+        out.path(),
+        &[
+            "--tables",
+            "a,b",
+            "--until-lsn",
+            "current",
+            "--set",
+            "provide.transaction.metadata=true",
+            "--set",
+            "value.converter.schemas.enable=false",
+            "--set",
+            "key.converter.schemas.enable=false",
+        ],
+    ));
     let evs = read_events(out.path());
     let tx = topic(&evs, "tidemark.transaction");
     assert_eq!(tx.len(), 2);
@@ -195,9 +245,17 @@ fn odd_identifiers_are_quoted() {
     pg.psql("postgres", "CREATE SCHEMA \"My Schema\"; CREATE TABLE \"My Schema\".\"Odd \"\"T\"\"\" (\"Id\" int PRIMARY KEY, \"väl ue\" text);").unwrap();
     let out = tempdir();
     let tables = "\"My Schema\".\"Odd \"\"T\"\"\"";
-    run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", tables, "--publication", "pub \"x\"", "--slot", "odd_slot", "--until-lsn", "current"]));
+    run_ok(stream_cmd(
+        &pg.dsn("postgres"),
+        out.path(),
+        &["--tables", tables, "--publication", "pub \"x\"", "--slot", "odd_slot", "--until-lsn", "current"],
+    ));
     pg.psql("postgres", "INSERT INTO \"My Schema\".\"Odd \"\"T\"\"\" VALUES (1, 'v');").unwrap();
-    run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", tables, "--publication", "pub \"x\"", "--slot", "odd_slot", "--until-lsn", "current"]));
+    run_ok(stream_cmd(
+        &pg.dsn("postgres"),
+        out.path(),
+        &["--tables", tables, "--publication", "pub \"x\"", "--slot", "odd_slot", "--until-lsn", "current"],
+    ));
     let evs = read_events(out.path());
     let t = topic(&evs, "tidemark.My Schema.Odd \"T\"");
     assert_eq!(t.len(), 1, "{evs:?}");

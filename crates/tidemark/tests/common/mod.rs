@@ -17,7 +17,14 @@ pub fn stream_cmd(dsn: &str, out: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(bin());
     c.args(["stream", "--source", dsn, "--sink"])
         .arg(format!("file:{}", out.display()))
-        .args(["--set", "heartbeat.interval.ms=200", "--set", "offset.flush.interval.ms=100", "--set", "status.update.interval.ms=500"])
+        .args([
+            "--set",
+            "heartbeat.interval.ms=200",
+            "--set",
+            "offset.flush.interval.ms=100",
+            "--set",
+            "status.update.interval.ms=500",
+        ])
         .args(extra)
         .env_remove("TIDEMARK_SOURCE")
         .env("TIDEMARK_LOG", std::env::var("TEST_TIDEMARK_LOG").unwrap_or_else(|_| "warn".into()))
@@ -52,13 +59,17 @@ pub fn run_err(mut c: Command) -> String {
 /// Every line of every `*.jsonl` file, parsed, files in name order.
 pub fn read_events(dir: &Path) -> Vec<serde_json::Value> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect())
+        .map(|d| {
+            d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jsonl")).collect()
+        })
         .unwrap_or_default();
     files.sort();
     let mut out = Vec::new();
     for f in files {
         for l in std::fs::read_to_string(&f).unwrap().lines() {
-            out.push(serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line in {}: {e}: {l}", f.display())));
+            out.push(
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line in {}: {e}: {l}", f.display())),
+            );
         }
     }
     out
@@ -102,7 +113,12 @@ pub fn tempdir() -> tempfile::TempDir {
 
 /// Confirmed LSN of a slot as an integer.
 pub fn slot_confirmed(pg: &Cluster, slot: &str) -> u64 {
-    let s = pg.psql("postgres", &format!("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'")).unwrap();
+    let s = pg
+        .psql(
+            "postgres",
+            &format!("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'"),
+        )
+        .unwrap();
     tidemark_pgwire::replication::parse_lsn(s.trim()).unwrap_or(0)
 }
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmark: `tidemark stream` into the file sink vs `pg_recvlogical` draining an identical slot
+# over the same WAL (the server's own pgoutput decoding rate: the physical limit for any consumer).
+#
+#   bash bench/stream.sh              # ROWS=1000000 by default
+#   ROWS=200000 bash bench/stream.sh  # quicker
+#
+# Two workloads: ROWS rows of ~100 bytes in one transaction, and the same rows as 100 transactions.
+# For each: create two slots at the same point, load, then drain slot A with pg_recvlogical
+# (-E <end LSN>) and slot B with tidemark (--until-lsn <end LSN>), one after the other, each alone.
+# Prints events/s, peak RSS and the ratio tidemark / pg_recvlogical.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${ROWS:-1000000}
+TXS=${TXS:-100}
+cargo build --release -q
+BIN=$PWD/target/release/tidemark
+PGBIN=${TIDEMARK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+WORK=$(mktemp -d /tmp/tidemark-bench.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres: "$WORK"
+cleanup() { as_pg "$PGBIN/pg_ctl" -D "$WORK/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+as_pg "$PGBIN/initdb" -D "$WORK/data" -U postgres --auth=trust --no-sync >/dev/null
+cat >> "$WORK/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$WORK'
+wal_level = logical
+shared_buffers = 1GB
+max_wal_size = 16GB
+checkpoint_timeout = 1h
+synchronous_commit = off
+max_replication_slots = 10
+max_wal_senders = 10
+CONF
+as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" start -w >/dev/null
+DSN="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
+psql_() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DSN" "$@"; }
+psql_ -c "CREATE TABLE bench (id bigint PRIMARY KEY, payload text); CREATE PUBLICATION bench_pub FOR TABLE bench;"
+now() { date +%s.%N; }
+
+peak_rss_of() { # command... ; prints "seconds peak_kb"
+  local t0 t1 out
+  out=$(mktemp)
+  t0=$(now)
+  /usr/bin/time -v -o "$out" "$@" >/dev/null 2>"$WORK/cmd.err" || { cat "$WORK/cmd.err" >&2; cat "$out" >&2; return 1; }
+  t1=$(now)
+  echo "$(echo "$t1 - $t0" | bc -l) $(grep 'Maximum resident' "$out" | awk '{print $NF}')"
+  rm -f "$out"
+}
+
+run_case() { # name load-sql-file
+  local name=$1 load=$2
+  psql_ -c "TRUNCATE bench" >/dev/null
+  psql_ -c "SELECT pg_create_logical_replication_slot('b_recv', 'pgoutput')" >/dev/null
+  psql_ -c "SELECT pg_create_logical_replication_slot('b_tm', 'pgoutput')" >/dev/null
+  psql_ -c "SELECT pg_create_logical_replication_slot('b_tm_schema', 'pgoutput')" >/dev/null
+  psql_ -f "$load" >/dev/null
+  local end
+  end=$(psql_ -c "SELECT pg_current_wal_insert_lsn()")
+  psql_ -c "CHECKPOINT" >/dev/null
+  read -r t_recv rss_recv < <(peak_rss_of "$PGBIN/pg_recvlogical" -d "$DSN" --slot b_recv --start -E "$end" --no-loop \
+      -o proto_version=1 -o publication_names=bench_pub -f "$WORK/recv.out")
+  rm -rf "$WORK/tm" "$WORK/tm_schema"
+  read -r t_tm rss_tm < <(peak_rss_of "$BIN" stream --source "$DSN" --slot b_tm --publication bench_pub \
+      --sink "file:$WORK/tm" --until-lsn "$end" --set value.converter.schemas.enable=false \
+      --set key.converter.schemas.enable=false --set heartbeat.interval.ms=0 --log warn)
+  read -r t_tms rss_tms < <(peak_rss_of "$BIN" stream --source "$DSN" --slot b_tm_schema --publication bench_pub \
+      --sink "file:$WORK/tm_schema" --until-lsn "$end" --set heartbeat.interval.ms=0 --log warn)
+  local n
+  n=$(cat "$WORK"/tm/*.jsonl | wc -l)
+  [ "$n" = "$ROWS" ] || { echo "tidemark wrote $n events, expected $ROWS" >&2; exit 1; }
+  local bytes_tm bytes_tms
+  bytes_tm=$(du -cb "$WORK"/tm/*.jsonl | tail -1 | cut -f1)
+  bytes_tms=$(du -cb "$WORK"/tm_schema/*.jsonl | tail -1 | cut -f1)
+  printf '%-26s %-32s %10.0f ev/s  %6.2fs  %5d MB RSS  %s\n' "$name" "pg_recvlogical (limit)" "$(echo "$ROWS / $t_recv" | bc -l)" "$t_recv" $((rss_recv/1024)) ""
+  printf '%-26s %-32s %10.0f ev/s  %6.2fs  %5d MB RSS  %.2fx limit, %d MB out\n' "$name" "tidemark, schemas off" "$(echo "$ROWS / $t_tm" | bc -l)" "$t_tm" $((rss_tm/1024)) "$(echo "$t_recv / $t_tm" | bc -l)" $((bytes_tm/1048576))
+  printf '%-26s %-32s %10.0f ev/s  %6.2fs  %5d MB RSS  %.2fx limit, %d MB out\n' "$name" "tidemark, schemas on (default)" "$(echo "$ROWS / $t_tms" | bc -l)" "$t_tms" $((rss_tms/1024)) "$(echo "$t_recv / $t_tms" | bc -l)" $((bytes_tms/1048576))
+  for s in b_recv b_tm b_tm_schema; do psql_ -c "SELECT pg_drop_replication_slot('$s')" >/dev/null; done
+  rm -rf "$WORK/tm" "$WORK/tm_schema" "$WORK/recv.out"
+}
+
+echo "$ROWS rows of ~100 bytes; $(nproc) cores; $("$PGBIN/postgres" --version)"
+echo "INSERT INTO bench SELECT g, repeat('x', 90) FROM generate_series(1, $ROWS) g;" > "$WORK/one.sql"
+per=$((ROWS / TXS))
+for ((k = 0; k < TXS; k++)); do
+  echo "INSERT INTO bench SELECT g, repeat('x', 90) FROM generate_series($((k * per + 1)), $(((k + 1) * per))) g;"
+done > "$WORK/many.sql"
+run_case "1 tx x $ROWS rows" "$WORK/one.sql"
+run_case "$TXS tx x $per rows" "$WORK/many.sql"
