@@ -182,6 +182,7 @@ impl Connection {
             ("client_encoding", "UTF8"),
             ("DateStyle", "ISO"),
             ("IntervalStyle", "postgres"),
+            ("TimeZone", "UTC"),
             ("extra_float_digits", "3"),
         ];
         if replication {

@@ -102,3 +102,22 @@ fn help_teaches_the_properties() {
         assert!(h.contains(p), "--help lacks {p}");
     }
 }
+
+#[test]
+fn stdout_sink_writes_json_lines() {
+    let pg = Cluster::start().unwrap();
+    pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY)").unwrap();
+    let dir = tempdir();
+    setup_slot(&pg, dir.path(), "t", &[]);
+    pg.psql("postgres", "INSERT INTO t VALUES (7)").unwrap();
+    let mut c = Command::new(bin());
+    c.args(["stream", "--source", &pg.dsn("postgres"), "--tables", "t", "--until-lsn", "current"])
+        .args(["--set", "heartbeat.interval.ms=200", "--set", "value.converter.schemas.enable=false"])
+        .env("TIDEMARK_LOG", "warn");
+    let out = run_ok(c);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert_eq!(lines[0]["topic"], "tidemark.public.t");
+    assert_eq!(lines[0]["value"]["after"]["id"], 7);
+}

@@ -225,3 +225,37 @@ fn streamed_transactions_spill_replay_and_honour_savepoint_rollbacks() {
         "spill files removed after replay"
     );
 }
+
+#[test]
+fn server_restart_mid_stream_reconnects_and_loses_nothing() {
+    let mut pg = Cluster::builder().setting("synchronous_commit", "on").start().unwrap();
+    pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY)").unwrap();
+    let out = tempdir();
+    setup_slot(&pg, out.path(), "t", &NO_SCHEMAS);
+    let mut child =
+        stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "t"]).args(NO_SCHEMAS).spawn().unwrap();
+    for k in 0..50 {
+        pg.psql(
+            "postgres",
+            &format!("INSERT INTO t SELECT generate_series({}, {})", k * 100 + 1, (k + 1) * 100),
+        )
+        .unwrap();
+    }
+    pg.restart().unwrap(); // immediate stop: the replication and SQL connections die
+    for k in 50..100 {
+        pg.psql(
+            "postgres",
+            &format!("INSERT INTO t SELECT generate_series({}, {})", k * 100 + 1, (k + 1) * 100),
+        )
+        .unwrap();
+    }
+    let complete = wait_until(Duration::from_secs(60), || {
+        let ids: std::collections::HashSet<i64> =
+            create_ids(out.path(), "tidemark.public.t").into_iter().map(|x| x.0).collect();
+        ids.len() == 10_000
+    });
+    unsafe_sigterm(child.id());
+    let status = child.wait().unwrap();
+    assert!(complete, "not every row arrived after the restart");
+    assert!(status.success(), "{status}");
+}

@@ -145,24 +145,40 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) -> Result<StreamSummary, SourceError> {
-    let catalog = Arc::new(prepare(&opts).await?);
+    let mut catalog = Some(prepare(&opts).await?);
     let mut opts = opts;
     if opts.encoder.database.is_empty() {
-        opts.encoder.database = catalog.current_database().await?;
+        if let Some(c) = &catalog {
+            opts.encoder.database = c.current_database().await?;
+        }
     }
-    let heartbeat = spawn_heartbeat(catalog.clone(), opts.heartbeat_interval);
+    let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval);
     let mut sink = Some(sink);
     let mut failures = 0u32;
     let result = loop {
-        let s = sink.take().expect("sink present");
-        let (returned, res) = reader::session(&opts, &catalog, s, &mut shutdown, &metrics).await;
-        sink = Some(returned);
-        match res {
+        let progress_before = metrics.confirmed_lsn.load(Ordering::Relaxed);
+        let attempt: Result<StreamSummary, SourceError> = async {
+            if catalog.is_none() {
+                catalog = Some(Catalog::connect(&opts.dsn).await?);
+            }
+            let c = catalog.as_ref().expect("connected above");
+            let s = sink.take().expect("sink present");
+            let (returned, res) = reader::session(&opts, c, s, &mut shutdown, &metrics).await;
+            sink = Some(returned);
+            res
+        }
+        .await;
+        if metrics.confirmed_lsn.load(Ordering::Relaxed) > progress_before {
+            failures = 0;
+        }
+        match attempt {
             Ok(summary) => break Ok(summary),
             Err(e) if e.is_transient() && (opts.max_retries == 0 || failures < opts.max_retries) => {
                 failures += 1;
-                let delay = Duration::from_millis((500u64 << failures.min(6)).min(30_000));
-                tracing::warn!(error = %e, attempt = failures, "replication connection failed; retrying in {delay:?}");
+                // The SQL connection may have died with the replication one; start both afresh.
+                catalog = None;
+                let delay = Duration::from_millis((250u64 << failures.min(7)).min(30_000));
+                tracing::warn!(error = %e, attempt = failures, "connection to the source failed; retrying in {delay:?}");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.changed() => break Ok(StreamSummary {
@@ -202,21 +218,28 @@ pub async fn prepare(opts: &StreamOptions) -> Result<Catalog, SourceError> {
     Ok(catalog)
 }
 
-fn spawn_heartbeat(catalog: Arc<Catalog>, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+/// Heartbeats on their own connection, reconnecting after failures.
+fn spawn_heartbeat(dsn: Dsn, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
     if every.is_zero() {
         return None;
     }
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
+        let mut conn: Option<Catalog> = None;
         let mut warned = false;
         loop {
             tick.tick().await;
-            if let Err(e) = catalog.emit_message(HEARTBEAT_PREFIX, "").await {
+            if conn.is_none() {
+                conn = Catalog::connect(&dsn).await.ok();
+            }
+            let Some(c) = &conn else { continue };
+            if let Err(e) = c.emit_message(HEARTBEAT_PREFIX, "").await {
                 if !warned {
-                    tracing::warn!(error = %e, "heartbeat failed (is the source read-only?); idle slots may lag");
+                    tracing::warn!(error = %e, "heartbeat failed; retrying on the next tick (a read-only source cannot take heartbeats, so idle slots may lag)");
                     warned = true;
                 }
+                conn = None;
             }
         }
     }))
