@@ -61,6 +61,8 @@ pub enum Conv {
     Array(Box<Conv>),
     /// Unknown type passed through as the bytes of its text (include.unknown.datatypes).
     UnknownBytes,
+    /// A string column whose value Debezium always writes as null (`name`).
+    NullString,
 }
 
 fn time_precision(typmod: i32) -> u32 {
@@ -96,9 +98,13 @@ impl Conv {
                 "int8" | "oid" => Conv::Int64,
                 "float4" => Conv::Float32,
                 "float8" => Conv::Float64,
-                "text" | "varchar" | "bpchar" | "name" | "char" | "inet" | "cidr" | "macaddr"
-                | "macaddr8" | "int4range" | "int8range" | "numrange" | "daterange" | "tsrange"
-                | "tstzrange" => Conv::Str(None),
+                // Debezium 3.6 keeps `name` columns in the schema but writes null for their values.
+                "name" if cfg.include_unknown_datatypes => Conv::Str(None),
+                "name" => Conv::NullString,
+                "text" | "varchar" | "bpchar" | "char" | "inet" | "cidr" | "macaddr" | "macaddr8"
+                | "int4range" | "int8range" | "numrange" | "daterange" | "tsrange" | "tstzrange" => {
+                    Conv::Str(None)
+                }
                 "json" | "jsonb" => Conv::Str(Some("io.debezium.data.Json")),
                 "xml" => Conv::Str(Some("io.debezium.data.Xml")),
                 "uuid" => Conv::Str(Some("io.debezium.data.Uuid")),
@@ -179,6 +185,7 @@ impl Conv {
             Conv::Money(DecimalMode::Double, _) => ("double", String::new(), None, None),
             Conv::Money(_, _) | Conv::DecimalString => ("string", String::new(), None, None),
             Conv::Str(n) => ("string", String::new(), *n, None),
+            Conv::NullString => ("string", String::new(), None, None),
             Conv::Enum(allowed) => {
                 ("string", String::new(), Some("io.debezium.data.Enum"), Some(format!("{{\"allowed\":{}}}", json::quote(allowed))))
             }
@@ -280,6 +287,7 @@ impl Conv {
             Conv::Float32 => write_f32(out, parse_float(text)? as f32),
             Conv::Float64 => write_f64(out, parse_float(text)?),
             Conv::Str(_) | Conv::Enum(_) => write_str(out, text),
+            Conv::NullString => out.extend_from_slice(b"null"),
             Conv::Decimal { scale, .. } => {
                 let (neg, digits) = if text.starts_with('$')
                     || text.starts_with('(')
@@ -350,7 +358,9 @@ impl Conv {
                     _ => temporal::parse_date(text)?,
                 };
                 match mode {
-                    TimePrecisionMode::IsoString => write_str(out, &temporal::iso_date(y, m, d)),
+                    TimePrecisionMode::IsoString => {
+                        write_str(out, &format!("{}Z", temporal::iso_date(y, m, d)))
+                    }
                     _ => write_int(out, temporal::days_from_civil(y, m, d)),
                 }
             }
@@ -360,7 +370,9 @@ impl Conv {
                     TimePrecisionMode::Adaptive if *precision <= 3 => write_int(out, us / 1000),
                     TimePrecisionMode::Connect => write_int(out, us / 1000),
                     TimePrecisionMode::Nanoseconds => write_int(out, us * 1000),
-                    TimePrecisionMode::IsoString => write_str(out, &temporal::iso_time(us)),
+                    TimePrecisionMode::IsoString => {
+                        write_str(out, &format!("{}Z", temporal::iso_time_grouped(us)))
+                    }
                     _ => write_int(out, us),
                 }
             }
@@ -390,7 +402,7 @@ impl Conv {
                         "-infinity" => write_int(out, i64::MIN),
                         _ => write_int(out, us.checked_mul(1000).ok_or("timestamp out of nanosecond range")?),
                     },
-                    TimePrecisionMode::IsoString => write_str(out, &temporal::iso_instant(us, 6)),
+                    TimePrecisionMode::IsoString => write_str(out, &temporal::iso_instant_grouped(us)),
                     _ => write_int(out, us),
                 }
             }
@@ -483,14 +495,11 @@ impl Conv {
     /// Debezium's typed placeholder for an unchanged TOAST value.
     pub fn write_placeholder(&self, out: &mut Vec<u8>, placeholder: &str) {
         match self {
-            Conv::Bytea(BinaryMode::Hex) => {
-                let hex: String = placeholder.bytes().map(|b| format!("{b:02x}")).collect();
-                write_str(out, &hex)
-            }
-            Conv::Bytea(BinaryMode::Base64UrlSafe) => {
-                write_str(out, &json::b64_string(placeholder.as_bytes(), true))
-            }
-            Conv::Bytea(_) | Conv::UnknownBytes => write_b64(out, placeholder.as_bytes()),
+            // Debezium 3.6: hex mode writes the placeholder text itself, the Base64 string modes
+            // write null, bytes mode writes the placeholder's bytes.
+            Conv::Bytea(BinaryMode::Hex) => write_str(out, placeholder),
+            Conv::Bytea(BinaryMode::Base64 | BinaryMode::Base64UrlSafe) => out.extend_from_slice(b"null"),
+            Conv::Bytea(BinaryMode::Bytes) | Conv::UnknownBytes => write_b64(out, placeholder.as_bytes()),
             Conv::Hstore(HstoreMode::Json) => {
                 let p = json::quote(placeholder);
                 write_str(out, &format!("{{{p}:{p}}}"))
@@ -748,7 +757,8 @@ fn write_array(out: &mut Vec<u8>, inner: &Conv, elems: &[ArrayElem]) -> Result<(
         match e {
             ArrayElem::Null => out.extend_from_slice(b"null"),
             ArrayElem::Text(t) => inner.write(out, t)?,
-            ArrayElem::Nested(sub) => write_array(out, inner, sub)?,
+            // Debezium writes each sub-array of a multi-dimensional array as null.
+            ArrayElem::Nested(_) => out.extend_from_slice(b"null"),
         }
     }
     out.push(b']');
@@ -871,7 +881,7 @@ mod tests {
         let a = Conv::Array(Box::new(Conv::Str(None)));
         assert_eq!(w(&a, r#"{a,"b c","d\"e",NULL}"#), r#"["a","b c","d\"e",null]"#);
         let i = Conv::Array(Box::new(Conv::Int32));
-        assert_eq!(w(&i, "{{1,2},{3,4}}"), "[[1,2],[3,4]]");
+        assert_eq!(w(&i, "{{1,2},{3,4}}"), "[null,null]", "Debezium 3.6 nulls nested arrays");
         assert_eq!(w(&i, "[0:1]={1,2}"), "[1,2]");
         assert_eq!(w(&i, "{}"), "[]");
         assert_eq!(

@@ -43,6 +43,14 @@ pub struct TablePlan {
     pub dropped_columns: Vec<String>,
 }
 
+/// Debezium's topic-name sanitizing: characters Kafka does not allow in topic names
+/// (anything but `[A-Za-z0-9._-]`) become `_`.
+pub fn sanitize_topic(t: &str) -> String {
+    t.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .collect()
+}
+
 /// Source-block schema (Debezium 3.x, `io.debezium.connector.postgresql.Source` v1).
 pub(crate) fn source_schema(cfg: &EncoderConfig) -> String {
     let mut s = String::from(
@@ -128,8 +136,10 @@ impl TablePlan {
     ) -> Result<TablePlan, EncodeError> {
         let d = &cfg.topic_delimiter;
         let topic: Arc<str> =
-            format!("{}{d}{}{d}{}", cfg.topic_prefix, table.id.schema, table.id.name).into();
-        let base_name = format!("{}.{}.{}", cfg.topic_prefix, table.id.schema, table.id.name);
+            sanitize_topic(&format!("{}{d}{}{d}{}", cfg.topic_prefix, table.id.schema, table.id.name)).into();
+        // Connect schema names derive from the (sanitized) topic name, as in Debezium.
+        let base_name =
+            sanitize_topic(&format!("{}.{}.{}", cfg.topic_prefix, table.id.schema, table.id.name));
         let mut all = Vec::with_capacity(table.columns.len());
         let mut dropped = Vec::new();
         for (i, c) in table.columns.iter().enumerate() {

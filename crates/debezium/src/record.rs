@@ -334,6 +334,14 @@ impl Encoder {
                             }
                         }
                         if !self.skipped(Op::Create) {
+                            // Debezium numbers each emitted change record in the transaction.
+                            let next_tx = ev.tx.as_ref().map(|t| TxInfo {
+                                id: t.id.clone(),
+                                total_order: t.total_order + 1,
+                                data_collection_order: t.data_collection_order + 1,
+                            });
+                            let create_ev = ChangeEvent { tx: next_tx, ..ev.clone() };
+                            let ev = &create_ev;
                             let mut headers = Vec::new();
                             if let Some(k) = &old_key {
                                 headers.push((
@@ -400,7 +408,7 @@ impl Encoder {
                     kind: RecordKind::Change,
                     op: "d",
                 });
-                if self.cfg.tombstones_on_delete && key.is_some() {
+                if self.cfg.tombstones_on_delete {
                     out.push(Record {
                         topic,
                         key,
@@ -494,7 +502,7 @@ impl Encoder {
     pub fn encode_transaction(&self, id: &str, ts_us: i64, counts: Option<&[(String, u64)]>) -> Record {
         let mut key = Vec::new();
         if self.cfg.key_schemas {
-            key.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"}],\"optional\":false,\"name\":\"io.debezium.connector.common.TransactionMetadataKey\"},\"payload\":");
+            key.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"}],\"optional\":false,\"name\":\"io.debezium.connector.common.TransactionMetadataKey\",\"version\":1},\"payload\":");
         }
         key.extend_from_slice(b"{\"id\":");
         write_str(&mut key, id);
@@ -504,7 +512,7 @@ impl Encoder {
         }
         let mut v = Vec::new();
         if self.cfg.value_schemas {
-            v.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"status\"},{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"event_count\"},{\"type\":\"array\",\"items\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"data_collection\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"event_count\"}],\"optional\":false,\"name\":\"event.collection\",\"version\":1},\"optional\":true,\"field\":\"data_collections\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"}],\"optional\":false,\"name\":\"io.debezium.connector.common.TransactionMetadataValue\",\"version\":1},\"payload\":");
+            v.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"status\"},{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"event_count\"},{\"type\":\"array\",\"items\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"data_collection\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"event_count\"}],\"optional\":true,\"name\":\"event.collection\",\"version\":1},\"optional\":true,\"field\":\"data_collections\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"}],\"optional\":false,\"name\":\"io.debezium.connector.common.TransactionMetadataValue\",\"version\":1},\"payload\":");
         }
         v.extend_from_slice(b"{\"status\":");
         write_str(&mut v, if counts.is_some() { "END" } else { "BEGIN" });

@@ -161,6 +161,35 @@ pub fn iso_time(us_of_day: i64) -> String {
     s
 }
 
+/// Fraction digits Java's ISO_INSTANT uses: none, 3 or 6 (nanosecond precision never arises here).
+fn grouped_digits(frac_us: i64) -> usize {
+    if frac_us == 0 {
+        0
+    } else if frac_us % 1000 == 0 {
+        3
+    } else {
+        6
+    }
+}
+
+/// Instant as Java's `ISO_INSTANT` prints it (fraction in groups of three digits).
+pub fn iso_instant_grouped(us: i64) -> String {
+    iso_instant(us, grouped_digits(us.rem_euclid(1_000_000)))
+}
+
+/// Time of day with the fraction in groups of three digits.
+pub fn iso_time_grouped(us_of_day: i64) -> String {
+    let secs = us_of_day / 1_000_000;
+    let frac = us_of_day % 1_000_000;
+    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    match grouped_digits(frac) {
+        0 => {}
+        3 => s.push_str(&format!(".{:03}", frac / 1000)),
+        _ => s.push_str(&format!(".{frac:06}")),
+    }
+    s
+}
+
 /// ISO local date.
 pub fn iso_date(y: i64, m: u32, d: u32) -> String {
     format!("{}-{:02}-{:02}", iso_year(y), m, d)

@@ -389,6 +389,24 @@ impl Cluster {
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
     }
 
+    /// Run an SQL file through `psql -f` (each statement its own transaction unless the file groups
+    /// them).
+    pub fn psql_file(&self, db: &str, file: &Path) -> Result<String, ClusterError> {
+        let psql = self.bin.join("psql");
+        let out = Command::new(&psql)
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.root)
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db, "-f"])
+            .arg(file)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| ClusterError::Command { cmd: "psql -f".into(), output: e.to_string() })?;
+        if !out.status.success() {
+            return Err(ClusterError::Sql(String::from_utf8_lossy(&out.stderr).into_owned()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
     /// A `tokio-postgres` client for `db` (superuser, unix socket).
     pub async fn client(&self, db: &str) -> Result<tokio_postgres::Client, ClusterError> {
         let mut cfg = tokio_postgres::Config::new();

@@ -152,8 +152,20 @@ impl Reader<'_> {
         let start = self.batch.len();
         self.enc.encode_change(plan, &ev, now_us(), &mut self.batch)?;
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
+        let mut changes = 0u64;
         for r in &self.batch[start..] {
             self.metrics.count_op(r.op);
+            changes += (r.kind == tidemark_model::RecordKind::Change) as u64;
+        }
+        // A key change is two change records (delete, create); each takes a transaction order number.
+        if changes > 1 && self.enc.config().transaction_metadata {
+            if let Some(tx) = self.tx.as_mut() {
+                tx.total += changes - 1;
+                let name = format!("{}.{}", plan.table.id.schema, plan.table.id.name);
+                if let Some((_, n)) = tx.per_table.iter_mut().find(|(t, _)| *t == name) {
+                    *n += changes - 1;
+                }
+            }
         }
         Ok(())
     }
