@@ -47,7 +47,7 @@ peak_rss_of() { # command... ; prints "seconds peak_kb"
   t0=$(now)
   /usr/bin/time -v -o "$out" "$@" >/dev/null 2>"$WORK/cmd.err" || { cat "$WORK/cmd.err" >&2; cat "$out" >&2; return 1; }
   t1=$(now)
-  echo "$(echo "$t1 - $t0" | bc -l) $(grep 'Maximum resident' "$out" | awk '{print $NF}')"
+  echo "$(echo "$t1 - $t0" | bc -l) $(grep 'Maximum resident' "$out" | awk '{print $NF}') $(grep 'Percent of CPU' "$out" | awk '{print $NF}')"
   rm -f "$out"
 }
 
@@ -55,31 +55,37 @@ run_case() { # name load-sql-file
   local name=$1 load=$2
   psql_ -c "TRUNCATE bench" >/dev/null
   psql_ -c "SELECT pg_create_logical_replication_slot('b_recv', 'pgoutput')" >/dev/null
+  psql_ -c "SELECT pg_create_logical_replication_slot('b_recv2', 'pgoutput')" >/dev/null
   psql_ -c "SELECT pg_create_logical_replication_slot('b_tm', 'pgoutput')" >/dev/null
   psql_ -c "SELECT pg_create_logical_replication_slot('b_tm_schema', 'pgoutput')" >/dev/null
   psql_ -f "$load" >/dev/null
   local end
   end=$(psql_ -c "SELECT pg_current_wal_insert_lsn()")
   psql_ -c "CHECKPOINT" >/dev/null
-  read -r t_recv rss_recv < <(peak_rss_of "$PGBIN/pg_recvlogical" -d "$DSN" --slot b_recv --start -E "$end" --no-loop \
-      -o proto_version=1 -o publication_names=bench_pub -f "$WORK/recv.out")
+  read -r t_recv rss_recv cpu_recv < <(peak_rss_of "$PGBIN/pg_recvlogical" -d "$DSN" --slot b_recv --start -E "$end" --no-loop \
+      -o proto_version=1 -o publication_names=bench_pub -f /dev/null)
   rm -rf "$WORK/tm" "$WORK/tm_schema"
-  read -r t_tm rss_tm < <(peak_rss_of "$BIN" stream --source "$DSN" --slot b_tm --publication bench_pub \
+  read -r t_tm rss_tm cpu_tm < <(peak_rss_of "$BIN" stream --source "$DSN" --slot b_tm --publication bench_pub \
       --sink "file:$WORK/tm" --until-lsn "$end" --set value.converter.schemas.enable=false \
       --set key.converter.schemas.enable=false --set heartbeat.interval.ms=0 --log warn)
-  read -r t_tms rss_tms < <(peak_rss_of "$BIN" stream --source "$DSN" --slot b_tm_schema --publication bench_pub \
+  read -r t_tms rss_tms cpu_tms < <(peak_rss_of "$BIN" stream --source "$DSN" --slot b_tm_schema --publication bench_pub \
       --sink "file:$WORK/tm_schema" --until-lsn "$end" --set heartbeat.interval.ms=0 --log warn)
+  # pg_recvlogical again, after tidemark, so neither side profits from running second; the faster
+  # of its two runs is the limit.
+  read -r t_recv2 rss_recv2 cpu_recv2 < <(peak_rss_of "$PGBIN/pg_recvlogical" -d "$DSN" --slot b_recv2 --start -E "$end" --no-loop \
+      -o proto_version=1 -o publication_names=bench_pub -f /dev/null)
+  t_recv=$(echo "if ($t_recv2 < $t_recv) $t_recv2 else $t_recv" | bc -l)
   local n
   n=$(cat "$WORK"/tm/*.jsonl | wc -l)
   [ "$n" = "$ROWS" ] || { echo "tidemark wrote $n events, expected $ROWS" >&2; exit 1; }
   local bytes_tm bytes_tms
   bytes_tm=$(du -cb "$WORK"/tm/*.jsonl | tail -1 | cut -f1)
   bytes_tms=$(du -cb "$WORK"/tm_schema/*.jsonl | tail -1 | cut -f1)
-  printf '%-26s %-32s %10.0f ev/s  %6.2fs  %5d MB RSS  %s\n' "$name" "pg_recvlogical (limit)" "$(echo "$ROWS / $t_recv" | bc -l)" "$t_recv" $((rss_recv/1024)) ""
-  printf '%-26s %-32s %10.0f ev/s  %6.2fs  %5d MB RSS  %.2fx limit, %d MB out\n' "$name" "tidemark, schemas off" "$(echo "$ROWS / $t_tm" | bc -l)" "$t_tm" $((rss_tm/1024)) "$(echo "$t_recv / $t_tm" | bc -l)" $((bytes_tm/1048576))
-  printf '%-26s %-32s %10.0f ev/s  %6.2fs  %5d MB RSS  %.2fx limit, %d MB out\n' "$name" "tidemark, schemas on (default)" "$(echo "$ROWS / $t_tms" | bc -l)" "$t_tms" $((rss_tms/1024)) "$(echo "$t_recv / $t_tms" | bc -l)" $((bytes_tms/1048576))
-  for s in b_recv b_tm b_tm_schema; do psql_ -c "SELECT pg_drop_replication_slot('$s')" >/dev/null; done
-  rm -rf "$WORK/tm" "$WORK/tm_schema" "$WORK/recv.out"
+  printf '%-26s %-38s %10.0f ev/s  %6.2fs  %5d MB RSS  %4s CPU\n' "$name" "pg_recvlogical >/dev/null (best of 2)" "$(echo "$ROWS / $t_recv" | bc -l)" "$t_recv" $((rss_recv/1024)) "$cpu_recv"
+  printf '%-26s %-38s %10.0f ev/s  %6.2fs  %5d MB RSS  %4s CPU  %.2fx limit, %d MB out\n' "$name" "tidemark file sink, schemas off" "$(echo "$ROWS / $t_tm" | bc -l)" "$t_tm" $((rss_tm/1024)) "$cpu_tm" "$(echo "$t_recv / $t_tm" | bc -l)" $((bytes_tm/1048576))
+  printf '%-26s %-38s %10.0f ev/s  %6.2fs  %5d MB RSS  %4s CPU  %.2fx limit, %d MB out\n' "$name" "tidemark file sink, schemas on" "$(echo "$ROWS / $t_tms" | bc -l)" "$t_tms" $((rss_tms/1024)) "$cpu_tms" "$(echo "$t_recv / $t_tms" | bc -l)" $((bytes_tms/1048576))
+  for s in b_recv b_recv2 b_tm b_tm_schema; do psql_ -c "SELECT pg_drop_replication_slot('$s')" >/dev/null; done
+  rm -rf "$WORK/tm" "$WORK/tm_schema" "$WORK/recv.out" "$WORK/recv2.out"
 }
 
 echo "$ROWS rows of ~100 bytes; $(nproc) cores; $("$PGBIN/postgres" --version)"

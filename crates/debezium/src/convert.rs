@@ -400,7 +400,11 @@ impl Conv {
                     TimePrecisionMode::Nanoseconds => match text {
                         "infinity" => write_int(out, i64::MAX),
                         "-infinity" => write_int(out, i64::MIN),
-                        _ => write_int(out, us.checked_mul(1000).ok_or("timestamp out of nanosecond range")?),
+                        // Outside 1677..2262: Debezium logs the value and writes null.
+                        _ => match us.checked_mul(1000) {
+                            Some(ns) => write_int(out, ns),
+                            None => out.extend_from_slice(b"null"),
+                        },
                     },
                     TimePrecisionMode::IsoString => write_str(out, &temporal::iso_instant_grouped(us)),
                     _ => write_int(out, us),

@@ -21,7 +21,7 @@ use super::{map_slot_error, Metrics, StreamOptions, StreamSummary, HEARTBEAT_PRE
 use crate::catalog::Catalog;
 use crate::SourceError;
 
-const BATCH_RECORDS: usize = 2048;
+const BATCH_RECORDS: usize = 1024;
 
 fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
@@ -345,7 +345,7 @@ pub(crate) async fn session(
             return (sink, Err(SourceError::Spill { dir: opts.spill_dir.display().to_string(), source: e }))
         }
     };
-    let (tx, rx) = mpsc::channel::<Batch>(8);
+    let (tx, rx) = mpsc::channel::<Batch>(4);
     let (durable_tx, mut durable_rx) = watch::channel(0u64);
     let writer = tokio::spawn(writer::run(sink, rx, durable_tx, opts.flush_interval));
     let mut reader = Reader {
