@@ -6,6 +6,7 @@
 //!   table shapes, non-built-in types).
 
 pub mod catalog;
+pub mod diff;
 pub mod error;
 pub mod stream;
 

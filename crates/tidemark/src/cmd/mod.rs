@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod demo;
+pub mod diff;
 pub mod stream;
 
 use tokio::sync::watch;

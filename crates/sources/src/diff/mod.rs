@@ -1,0 +1,697 @@
+//! `tidemark diff`: the change feed between two databases (two PITR restores, or a source and its
+//! replica), as Debezium events — or, with `verify`, only the counts.
+//!
+//! Method: each side is read in one consistent snapshot (REPEATABLE READ; an exported snapshot shared by
+//! that side's workers). For every table both sides are streamed with `COPY (SELECT … ORDER BY key) TO
+//! STDOUT` and merged in the client: key only in new → `c`, only in old → `d`, in both with different
+//! bytes → `u` (before = old row, after = new row). Rows are compared on their COPY text, PostgreSQL's exact
+//! spelling of each value, so equal rows are skipped without being decoded and types without `=` (xml,
+//! json, point) compare exactly. Keyless tables are ordered by the whole row's text and merged as
+//! multisets (three identical rows in old and one in new give two deletes). Memory stays bounded: both
+//! sides are streams. Nothing is created on either server.
+//!
+//! Invariant (DESIGN.md contract 7): applying the events to the old database yields the new one, row for
+//! row. `tests/diff_*.rs` check it by applying the events and comparing.
+
+pub mod copy;
+pub mod keys;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tidemark_debezium::{EncoderConfig, TablePlan, TypeRegistry};
+use tidemark_model::{
+    quote_ident, ChangeEvent, ChangeKind, Column, Datum, ReplicaIdentity, SourceInfo, TableId, TableSchema,
+};
+use tidemark_pgwire::Dsn;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use self::copy::CopyLines;
+use self::keys::KeyKind;
+use crate::catalog::{parse_table_name, Catalog};
+use crate::SourceError;
+
+/// What to compare and how.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    /// The older database (e.g. PITR1, or a replica being verified).
+    pub old: Dsn,
+    /// The newer database (e.g. PITR2, or the source of truth).
+    pub new: Dsn,
+    /// Publications whose tables (and column lists and row filters) to compare, read on the new side.
+    pub publications: Vec<String>,
+    /// Explicit tables (`schema.table`).
+    pub tables: Vec<String>,
+    /// Anchored regexes over `schema.table` to leave out.
+    pub exclude: Vec<regex::Regex>,
+    /// Parallel workers (each holds one connection per side).
+    pub jobs: usize,
+    /// Event time in µs since the epoch (default: the new database's clock at the start).
+    pub event_time_us: Option<i64>,
+    /// Count only; emit no events.
+    pub verify: bool,
+    /// Encoding settings (topic prefix, modes, ...).
+    pub encoder: EncoderConfig,
+}
+
+/// One change found by the diff, with the plan to encode it.
+#[derive(Debug, Clone)]
+pub struct DiffEvent {
+    /// Encoding plan of the table.
+    pub plan: Arc<TablePlan>,
+    /// The change.
+    pub event: ChangeEvent,
+}
+
+/// Outcome for one table.
+#[derive(Debug, Clone, Default)]
+pub struct TableReport {
+    /// `schema.table`.
+    pub table: String,
+    /// `None` when compared; the reason when it could not be.
+    pub failure: Option<String>,
+    /// `key` (with the key's columns) or `keyless`.
+    pub method: String,
+    /// Rows only in new.
+    pub created: u64,
+    /// Rows in both, changed.
+    pub updated: u64,
+    /// Rows only in old.
+    pub deleted: u64,
+    /// Rows in both, equal.
+    pub unchanged: u64,
+    /// Wall time spent on the table (summed over its work units).
+    pub seconds: f64,
+}
+
+impl TableReport {
+    /// Rows read per second (both sides).
+    pub fn rows_per_sec(&self) -> f64 {
+        let rows = (self.created + self.deleted + 2 * (self.updated + self.unchanged)) as f64;
+        if self.seconds > 0.0 {
+            rows / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Outcome of a diff.
+#[derive(Debug, Clone, Default)]
+pub struct DiffReport {
+    /// Per table, in name order.
+    pub tables: Vec<TableReport>,
+    /// Event time used, µs since the epoch.
+    pub event_time_us: i64,
+    /// Total wall time.
+    pub seconds: f64,
+}
+
+impl DiffReport {
+    /// Any table differs.
+    pub fn differs(&self) -> bool {
+        self.tables.iter().any(|t| t.created + t.updated + t.deleted > 0)
+    }
+    /// Tables that could not be compared.
+    pub fn failed(&self) -> Vec<&TableReport> {
+        self.tables.iter().filter(|t| t.failure.is_some()).collect()
+    }
+}
+
+/// Live progress.
+#[derive(Debug, Default)]
+pub struct DiffProgress {
+    /// Rows read on both sides so far.
+    pub rows: AtomicU64,
+    /// Differences found so far.
+    pub changes: AtomicU64,
+    /// Tables finished.
+    pub tables_done: AtomicU64,
+    /// Tables to do.
+    pub tables_total: AtomicU64,
+}
+
+/// A column compared by the diff.
+#[derive(Debug, Clone)]
+struct DiffColumn {
+    name: String,
+    type_oid: u32,
+    type_modifier: i32,
+    format: String,
+    not_null: bool,
+    default: Option<String>,
+}
+
+/// A table ready to diff.
+#[derive(Debug, Clone)]
+struct TableJob {
+    idx: usize,
+    id: TableId,
+    columns: Vec<DiffColumn>,
+    /// Indexes into `columns` of the key, empty for keyless.
+    key: Vec<usize>,
+    filter: Option<String>,
+    plan: Arc<TablePlan>,
+}
+
+/// A unit of work: a table, or a key range of one.
+#[derive(Debug, Clone)]
+struct Unit {
+    job: Arc<TableJob>,
+    range: Option<(i64, i64)>,
+}
+
+/// Session settings that make COPY text deterministic and identical on both sides.
+const SESSION_SETUP: &str = "SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; \
+     SET extra_float_digits = 3; SET bytea_output = 'hex'; SET statement_timeout = 0; \
+     SET idle_in_transaction_session_timeout = 0";
+
+async fn open_side(dsn: &Dsn, snapshot: Option<&str>) -> Result<Client, SourceError> {
+    let c = Catalog::connect(dsn).await?;
+    let client = c.client;
+    let err = |e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e));
+    client.batch_execute(SESSION_SETUP).await.map_err(err)?;
+    client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(err)?;
+    if let Some(s) = snapshot {
+        client
+            .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{}'", s.replace('\'', "''")))
+            .await
+            .map_err(err)?;
+    }
+    Ok(client)
+}
+
+fn pg_err(dsn: &Dsn) -> impl Fn(tokio_postgres::Error) -> SourceError + '_ {
+    move |e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e))
+}
+
+async fn columns_of(client: &Client, dsn: &Dsn, t: &TableId) -> Result<Option<Vec<DiffColumn>>, SourceError> {
+    let exists =
+        client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t.quoted()]).await.map_err(pg_err(dsn))?;
+    if !exists.get::<_, bool>(0) {
+        return Ok(None);
+    }
+    let rows = client
+        .query(
+            "SELECT a.attname::text, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+               pg_get_expr(d.adbin, d.adrelid) \
+             FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&t.quoted()],
+        )
+        .await
+        .map_err(pg_err(dsn))?;
+    Ok(Some(
+        rows.iter()
+            .map(|r| DiffColumn {
+                name: r.get(0),
+                type_oid: r.get(1),
+                type_modifier: r.get(2),
+                format: r.get(3),
+                not_null: r.get(4),
+                default: r.get(5),
+            })
+            .collect(),
+    ))
+}
+
+/// The key to merge on: primary key, else replica-identity index, else a unique index on NOT NULL
+/// columns. Empty when the table has none (keyless).
+async fn choose_key(client: &Client, dsn: &Dsn, t: &TableId) -> Result<(Vec<String>, bool), SourceError> {
+    let rows = client
+        .query(
+            "SELECT i.indisprimary, \
+               (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, ord) \
+                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n), \
+               (SELECT bool_and(a.attnotnull) FROM unnest(i.indkey::int2[]) k(n) \
+                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n) \
+             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
+             WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
+             ORDER BY i.indisprimary DESC, i.indisreplident DESC, ic.relname",
+            &[&t.quoted()],
+        )
+        .await
+        .map_err(pg_err(dsn))?;
+    for r in rows {
+        let all_not_null: Option<bool> = r.get(2);
+        if all_not_null == Some(true) {
+            let cols: Vec<String> = r.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
+            return Ok((cols, r.get(0)));
+        }
+    }
+    Ok((Vec::new(), false))
+}
+
+/// Tables (with optional column list and row filter) to compare.
+async fn discover(
+    client: &Client,
+    opts: &DiffOptions,
+) -> Result<Vec<(TableId, Option<Vec<String>>, Option<String>)>, SourceError> {
+    let mut out = Vec::new();
+    if !opts.publications.is_empty() {
+        let version: i32 = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(pg_err(&opts.new))?
+            .get(0);
+        for p in &opts.publications {
+            let found = client
+                .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[p])
+                .await
+                .map_err(pg_err(&opts.new))?;
+            if found.is_none() {
+                return Err(SourceError::NoPublication(p.clone()));
+            }
+        }
+        let sql = if version >= 150000 {
+            "SELECT schemaname::text, tablename::text, attnames::text[], rowfilter FROM pg_publication_tables WHERE pubname = ANY($1) ORDER BY 1, 2"
+        } else {
+            "SELECT schemaname::text, tablename::text, NULL::text[], NULL::text FROM pg_publication_tables WHERE pubname = ANY($1) ORDER BY 1, 2"
+        };
+        for r in client.query(sql, &[&opts.publications]).await.map_err(pg_err(&opts.new))? {
+            out.push((TableId::new(r.get::<_, String>(0), r.get::<_, String>(1)), r.get(2), r.get(3)));
+        }
+    }
+    for t in &opts.tables {
+        out.push((parse_table_name(t), None, None));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out.retain(|(t, _, _)| !opts.exclude.iter().any(|r| r.is_match(&t.to_string())));
+    Ok(out)
+}
+
+/// Compare the two databases. Events (unless `verify`) go to `events` in key order per table.
+pub async fn run(
+    opts: DiffOptions,
+    events: Option<mpsc::Sender<DiffEvent>>,
+    progress: Arc<DiffProgress>,
+) -> Result<DiffReport, SourceError> {
+    let started = Instant::now();
+    if opts.publications.is_empty() && opts.tables.is_empty() {
+        return Err(SourceError::Pg(tidemark_pgwire::PgError::Dsn(
+            "nothing to compare: pass --publication NAME or --tables schema.table,...".into(),
+        )));
+    }
+    // Coordinators hold the exported snapshots for the whole run.
+    let old_coord = open_side(&opts.old, None).await?;
+    let new_coord = open_side(&opts.new, None).await?;
+    let old_snap: String =
+        old_coord.query_one("SELECT pg_export_snapshot()", &[]).await.map_err(pg_err(&opts.old))?.get(0);
+    let new_snap: String =
+        new_coord.query_one("SELECT pg_export_snapshot()", &[]).await.map_err(pg_err(&opts.new))?.get(0);
+    let event_time_us = match opts.event_time_us {
+        Some(t) => t,
+        None => new_coord
+            .query_one("SELECT (extract(epoch FROM now()) * 1000000)::bigint", &[])
+            .await
+            .map_err(pg_err(&opts.new))?
+            .get(0),
+    };
+    let mut enc_cfg = opts.encoder.clone();
+    if enc_cfg.database.is_empty() {
+        enc_cfg.database = new_coord
+            .query_one("SELECT current_database()::text", &[])
+            .await
+            .map_err(pg_err(&opts.new))?
+            .get(0);
+    }
+    let tables = discover(&new_coord, &opts).await?;
+    let new_catalog_conn = Catalog::connect(&opts.new).await?;
+    let mut reg = TypeRegistry::default();
+    let mut reports: Vec<TableReport> = Vec::new();
+    let mut jobs: Vec<Arc<TableJob>> = Vec::new();
+    for (id, col_list, filter) in tables {
+        let idx = reports.len();
+        let mut report = TableReport { table: id.to_string(), ..Default::default() };
+        let new_cols = columns_of(&new_coord, &opts.new, &id).await?;
+        let old_cols = columns_of(&old_coord, &opts.old, &id).await?;
+        let (new_cols, old_cols) = match (new_cols, old_cols) {
+            (None, _) => {
+                report.failure = Some("table is missing on the new side".into());
+                reports.push(report);
+                continue;
+            }
+            (_, None) => {
+                report.failure = Some("table is missing on the old side".into());
+                reports.push(report);
+                continue;
+            }
+            (Some(n), Some(o)) => (n, o),
+        };
+        let wanted: Vec<DiffColumn> = match &col_list {
+            Some(list) => new_cols.iter().filter(|c| list.contains(&c.name)).cloned().collect(),
+            None => new_cols.clone(),
+        };
+        let mut problems = Vec::new();
+        for c in &wanted {
+            match old_cols.iter().find(|o| o.name == c.name) {
+                None => problems.push(format!("column {} is missing on the old side", quote_ident(&c.name))),
+                Some(o) if o.format != c.format => problems.push(format!(
+                    "column {} changed type from {} (old) to {} (new)",
+                    quote_ident(&c.name),
+                    o.format,
+                    c.format
+                )),
+                _ => {}
+            }
+        }
+        if col_list.is_none() {
+            for o in &old_cols {
+                if !new_cols.iter().any(|c| c.name == o.name) {
+                    problems.push(format!("column {} is missing on the new side", quote_ident(&o.name)));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            report.failure = Some(problems.join("; "));
+            reports.push(report);
+            continue;
+        }
+        let (key_names, is_pk) = choose_key(&new_coord, &opts.new, &id).await?;
+        let key: Vec<usize> =
+            key_names.iter().filter_map(|k| wanted.iter().position(|c| &c.name == k)).collect();
+        let key = if key.len() == key_names.len() { key } else { Vec::new() };
+        report.method = if key.is_empty() {
+            "keyless".into()
+        } else {
+            format!("key ({})", key.iter().map(|&i| wanted[i].name.as_str()).collect::<Vec<_>>().join(", "))
+        };
+        new_catalog_conn.load_types(&mut reg, wanted.iter().map(|c| c.type_oid)).await?;
+        let replident: String = new_coord
+            .query_one("SELECT relreplident::text FROM pg_class WHERE oid = to_regclass($1)", &[&id.quoted()])
+            .await
+            .map_err(pg_err(&opts.new))?
+            .get(0);
+        let schema = TableSchema {
+            oid: 0,
+            id: id.clone(),
+            replica_identity: ReplicaIdentity::from_byte(
+                replident.as_bytes().first().copied().unwrap_or(b'd'),
+            ),
+            columns: wanted
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Column {
+                    name: c.name.clone(),
+                    type_oid: c.type_oid,
+                    type_modifier: c.type_modifier,
+                    is_key: key.contains(&i),
+                    nullable: !c.not_null,
+                    default: c.default.clone(),
+                })
+                .collect(),
+            primary_key: if is_pk { key.clone() } else { Vec::new() },
+        };
+        let plan = Arc::new(TablePlan::build(Arc::new(schema), &reg, &enc_cfg)?);
+        jobs.push(Arc::new(TableJob { idx, id, columns: wanted, key, filter, plan }));
+        reports.push(report);
+    }
+    progress.tables_total.store(jobs.len() as u64, AtomicOrdering::Relaxed);
+
+    // Work units: whole tables, or key ranges of large single-integer-key tables.
+    let workers = opts.jobs.max(1);
+    let mut units = VecDeque::new();
+    for job in &jobs {
+        let mut split = false;
+        if workers > 1
+            && job.key.len() == 1
+            && KeyKind::for_type(job.columns[job.key[0]].type_oid) == KeyKind::Int
+        {
+            let est: f32 = new_coord
+                .query_one("SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)", &[&job.id.quoted()])
+                .await
+                .map_err(pg_err(&opts.new))?
+                .get(0);
+            if est > 500_000.0 {
+                let k = quote_ident(&job.columns[job.key[0]].name);
+                let q = format!("SELECT min({k})::int8, max({k})::int8 FROM {}", job.id.quoted());
+                let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+                for c in [&old_coord, &new_coord] {
+                    let r = c.query_one(&q, &[]).await.map_err(pg_err(&opts.new))?;
+                    if let (Some(a), Some(b)) = (r.get::<_, Option<i64>>(0), r.get::<_, Option<i64>>(1)) {
+                        lo = lo.min(a);
+                        hi = hi.max(b);
+                    }
+                }
+                if lo <= hi {
+                    let parts = (workers * 2) as i128;
+                    let span = (hi as i128 - lo as i128 + 1).max(1);
+                    let step = (span + parts - 1) / parts;
+                    let mut start = lo as i128;
+                    while start <= hi as i128 {
+                        let end = (start + step).min(hi as i128 + 1);
+                        units.push_back(Unit {
+                            job: job.clone(),
+                            range: Some((start as i64, (end - 1) as i64)),
+                        });
+                        start = end;
+                    }
+                    split = true;
+                }
+            }
+        }
+        if !split {
+            units.push_back(Unit { job: job.clone(), range: None });
+        }
+    }
+    let units = Arc::new(Mutex::new(units));
+    let reports = Arc::new(Mutex::new(reports));
+    let remaining_units: Arc<Mutex<std::collections::HashMap<usize, usize>>> =
+        Arc::new(Mutex::new(Default::default()));
+    {
+        let mut r = remaining_units.lock().expect("lock");
+        for u in units.lock().expect("lock").iter() {
+            *r.entry(u.job.idx).or_default() += 1;
+        }
+    }
+    let mut handles = Vec::new();
+    for _ in 0..workers.min(units.lock().expect("lock").len().max(1)) {
+        let opts = opts.clone();
+        let (old_snap, new_snap) = (old_snap.clone(), new_snap.clone());
+        let units = units.clone();
+        let reports = reports.clone();
+        let remaining = remaining_units.clone();
+        let events = events.clone();
+        let progress = progress.clone();
+        handles.push(tokio::spawn(async move {
+            let old = open_side(&opts.old, Some(&old_snap)).await?;
+            let new = open_side(&opts.new, Some(&new_snap)).await?;
+            loop {
+                let Some(unit) = units.lock().expect("lock").pop_front() else { break };
+                let t0 = Instant::now();
+                let counts =
+                    diff_unit(&opts, &old, &new, &unit, event_time_us, events.as_ref(), &progress).await?;
+                let mut r = reports.lock().expect("lock");
+                let rep = &mut r[unit.job.idx];
+                rep.created += counts.0;
+                rep.updated += counts.1;
+                rep.deleted += counts.2;
+                rep.unchanged += counts.3;
+                rep.seconds += t0.elapsed().as_secs_f64();
+                let mut rem = remaining.lock().expect("lock");
+                if let Some(n) = rem.get_mut(&unit.job.idx) {
+                    *n -= 1;
+                    if *n == 0 {
+                        progress.tables_done.fetch_add(1, AtomicOrdering::Relaxed);
+                    }
+                }
+            }
+            Ok::<(), SourceError>(())
+        }));
+    }
+    drop(events);
+    for h in handles {
+        match h.await {
+            Ok(r) => r?,
+            Err(e) => {
+                return Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
+                    "diff worker panicked: {e}"
+                ))))
+            }
+        }
+    }
+    drop(old_coord);
+    drop(new_coord);
+    let tables = reports.lock().expect("lock").clone();
+    Ok(DiffReport { tables, event_time_us, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Diff one unit; returns (created, updated, deleted, unchanged).
+async fn diff_unit(
+    opts: &DiffOptions,
+    old: &Client,
+    new: &Client,
+    unit: &Unit,
+    event_time_us: i64,
+    events: Option<&mpsc::Sender<DiffEvent>>,
+    progress: &DiffProgress,
+) -> Result<(u64, u64, u64, u64), SourceError> {
+    let job = &unit.job;
+    let cols: Vec<String> = job.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let (sort_exprs, kinds): (Vec<String>, Vec<KeyKind>) = if job.key.is_empty() {
+        (vec![format!("ROW({})::text COLLATE \"C\"", cols.join(", "))], vec![KeyKind::Repr])
+    } else {
+        job.key
+            .iter()
+            .map(|&i| {
+                let c = &job.columns[i];
+                let k = KeyKind::for_type(c.type_oid);
+                (k.select_expr(&c.name, c.type_oid), k)
+            })
+            .unzip()
+    };
+    let nk = sort_exprs.len();
+    let mut wheres = Vec::new();
+    if let Some(f) = &job.filter {
+        wheres.push(format!("({f})"));
+    }
+    if let Some((lo, hi)) = unit.range {
+        let k = quote_ident(&job.columns[job.key[0]].name);
+        wheres.push(format!("{k} BETWEEN {lo} AND {hi}"));
+    }
+    let where_sql =
+        if wheres.is_empty() { String::new() } else { format!(" WHERE {}", wheres.join(" AND ")) };
+    let order: Vec<String> = (1..=nk).map(|i| i.to_string()).collect();
+    let select_list = if cols.is_empty() {
+        sort_exprs.join(", ")
+    } else {
+        format!("{}, {}", sort_exprs.join(", "), cols.join(", "))
+    };
+    let sql = format!(
+        "COPY (SELECT {select_list} FROM {}{where_sql} ORDER BY {}) TO STDOUT",
+        job.id.quoted(),
+        order.join(", ")
+    );
+    let (old_stream, new_stream) =
+        tokio::try_join!(old.copy_out(sql.as_str()), new.copy_out(sql.as_str()))
+            .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
+    let mut a = CopyLines::new(old_stream);
+    let mut b = CopyLines::new(new_stream);
+    let read = |r: Result<Option<Bytes>, tokio_postgres::Error>, dsn: &Dsn| {
+        r.map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e)))
+    };
+    let mut la = read(a.next_line().await, &opts.old)?;
+    let mut lb = read(b.next_line().await, &opts.new)?;
+    let (mut created, mut updated, mut deleted, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
+    let mut rows_since = 0u64;
+    let emit = |kind: ChangeKind, before: Option<&Bytes>, after: Option<&Bytes>| -> Option<DiffEvent> {
+        let row = |l: &Bytes| -> Vec<Datum> {
+            copy::fields(l)
+                .into_iter()
+                .skip(nk)
+                .map(|f| if copy::is_null(&f) { Datum::Null } else { Datum::Text(copy::unescape(&f)) })
+                .collect()
+        };
+        Some(DiffEvent {
+            plan: job.plan.clone(),
+            event: ChangeEvent {
+                table: job.plan.table.clone(),
+                kind,
+                before: before.map(row),
+                after: after.map(row),
+                source: SourceInfo {
+                    ts_us: event_time_us,
+                    tx_id: None,
+                    lsn: None,
+                    last_commit_lsn: None,
+                    snapshot: None,
+                },
+                tx: None,
+            },
+        })
+    };
+    loop {
+        let ord = match (&la, &lb) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let fx = key_fields(x, nk);
+                let fy = key_fields(y, nk);
+                keys::compare_keys(&kinds, &fx, &fy)
+            }
+        };
+        let ev = match ord {
+            std::cmp::Ordering::Less => {
+                deleted += 1;
+                let e = if opts.verify { None } else { emit(ChangeKind::Delete, la.as_ref(), None) };
+                la = read(a.next_line().await, &opts.old)?;
+                rows_since += 1;
+                e
+            }
+            std::cmp::Ordering::Greater => {
+                created += 1;
+                let e = if opts.verify { None } else { emit(ChangeKind::Insert, None, lb.as_ref()) };
+                lb = read(b.next_line().await, &opts.new)?;
+                rows_since += 1;
+                e
+            }
+            std::cmp::Ordering::Equal => {
+                let (x, y) = (la.as_ref().expect("some"), lb.as_ref().expect("some"));
+                let e = if data_part(x, nk) == data_part(y, nk) {
+                    unchanged += 1;
+                    None
+                } else {
+                    updated += 1;
+                    if opts.verify {
+                        None
+                    } else {
+                        emit(ChangeKind::Update, Some(x), Some(y))
+                    }
+                };
+                la = read(a.next_line().await, &opts.old)?;
+                lb = read(b.next_line().await, &opts.new)?;
+                rows_since += 2;
+                e
+            }
+        };
+        if let (Some(ev), Some(tx)) = (ev, events) {
+            progress.changes.fetch_add(1, AtomicOrdering::Relaxed);
+            if tx.send(ev).await.is_err() {
+                return Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(
+                    "event consumer stopped".into(),
+                )));
+            }
+        }
+        if rows_since >= 4096 {
+            progress.rows.fetch_add(rows_since, AtomicOrdering::Relaxed);
+            rows_since = 0;
+        }
+    }
+    progress.rows.fetch_add(rows_since, AtomicOrdering::Relaxed);
+    if opts.verify {
+        progress.changes.fetch_add(created + updated + deleted, AtomicOrdering::Relaxed);
+    }
+    Ok((created, updated, deleted, unchanged))
+}
+
+/// The first `nk` fields of a line.
+fn key_fields(line: &Bytes, nk: usize) -> Vec<Bytes> {
+    let mut out = Vec::with_capacity(nk);
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\t', line) {
+        if out.len() == nk {
+            break;
+        }
+        out.push(line.slice(start..i));
+        start = i + 1;
+    }
+    if out.len() < nk {
+        out.push(line.slice(start..));
+    }
+    out
+}
+
+/// Everything after the first `nk` fields (the row's columns).
+fn data_part(line: &Bytes, nk: usize) -> &[u8] {
+    let mut it = memchr::memchr_iter(b'\t', line);
+    match it.nth(nk - 1) {
+        Some(i) => &line[i + 1..],
+        None => &[],
+    }
+}

@@ -1,0 +1,303 @@
+//! `tidemark diff` and `tidemark verify`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidemark_pgwire::Dsn;
+use tidemark_sources::diff::{DiffOptions, DiffProgress, DiffReport};
+
+use crate::config::ConfigError;
+use crate::ExitStatus;
+
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "\
+Tables come from the publications (read on the new side, honouring column lists and row filters)
+or from --tables. Each side is read in one consistent snapshot; nothing is created on either server.
+Rows are compared on PostgreSQL's exact text of every value, so 1.0 vs 1.00 is a change and types
+without '=' (xml, json, point) work. Keyless tables are compared as multisets.
+
+Events are Debezium events (c/u/d) with source.ts_ms = --event-time, source.lsn/txId/sequence null
+(no WAL position exists for a diff) and are written through the same sinks as `stream`.
+
+Exit status: 0 done (or, with --verify, the databases agree); 1 with --verify when they differ;
+3 when some table could not be compared (missing on one side, changed columns); 2 bad usage.")]
+pub struct DiffArgs {
+    /// The older database (e.g. the restore taken when the slot was lost).
+    #[arg(long)]
+    pub old: String,
+    /// The newer database (e.g. the restore taken when the slot was back).
+    #[arg(long)]
+    pub new: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Where events go: stdout | file:<dir> [default: stdout].
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// Event time written in ts_ms and source.ts_ms (RFC 3339, e.g. 2025-08-22T14:00:00Z); default: the
+    /// new database's clock at the start.
+    #[arg(long, value_name = "RFC3339")]
+    pub event_time: Option<String>,
+    /// Count only, emit nothing; exit 1 when the databases differ.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The database that is right (the source).
+    #[arg(long)]
+    pub source: String,
+    /// The database checked against it (the replica).
+    #[arg(long)]
+    pub target: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
+    /// Publications whose tables to compare (repeatable).
+    #[arg(long = "publication")]
+    pub publications: Vec<String>,
+    /// Tables to compare: schema.table,schema.table.
+    #[arg(long)]
+    pub tables: Option<String>,
+    /// Regex over schema.table of tables to leave out (repeatable).
+    #[arg(long = "exclude")]
+    pub exclude: Vec<String>,
+    /// Parallel workers; each holds one connection per side.
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Write the per-table summary as JSON to this file.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// TOML configuration file (encoder settings such as topic.prefix).
+    #[arg(long, env = "TIDEMARK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Any property as key=value; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+fn dsn(key: &str, s: &str) -> Result<Dsn, ConfigError> {
+    Dsn::parse(s).map_err(|e| ConfigError::Value {
+        key: key.into(),
+        value: "(hidden)".into(),
+        expected: e.to_string(),
+    })
+}
+
+pub async fn run_diff(a: DiffArgs) -> anyhow::Result<()> {
+    let verify = a.verify;
+    execute(&a.old, &a.new, ("--old", "--new"), a.common, a.sink, a.event_time, verify).await
+}
+
+pub async fn run_verify(a: VerifyArgs) -> anyhow::Result<()> {
+    // The target (replica) plays "old": the events would turn it into the source.
+    execute(&a.target, &a.source, ("--target", "--source"), a.common, None, None, true).await
+}
+
+async fn execute(
+    old: &str,
+    new: &str,
+    names: (&str, &str),
+    common: CommonArgs,
+    sink: Option<String>,
+    event_time: Option<String>,
+    verify: bool,
+) -> anyhow::Result<()> {
+    let c = super::stream::load_config(common.config.as_ref(), &common.set, &[("sink", sink.as_ref())])?;
+    let old = dsn(names.0, old)?;
+    let new = dsn(names.1, new)?;
+    let exclude = tidemark_debezium::EncoderConfig::compile_list(&common.exclude.join(",")).map_err(|r| {
+        ConfigError::Value { key: "--exclude".into(), value: common.exclude.join(","), expected: r }
+    })?;
+    if common.jobs == 0 {
+        return Err(ConfigError::Value {
+            key: "--jobs".into(),
+            value: "0".into(),
+            expected: "at least 1".into(),
+        }
+        .into());
+    }
+    let event_time_us = match &event_time {
+        None => None,
+        Some(t) => {
+            let client = tidemark_pgwire::sql::connect(&new)
+                .await
+                .map_err(|e| tidemark_sources::SourceError::from_connect(e, &new.user, &new.addr()))?;
+            let r = client
+                .query_one("SELECT (extract(epoch FROM $1::text::timestamptz) * 1000000)::bigint", &[t])
+                .await
+                .map_err(|e| ConfigError::Value {
+                    key: "--event-time".into(),
+                    value: t.clone(),
+                    expected: format!(
+                        "an RFC 3339 time such as 2025-08-22T14:00:00Z ({})",
+                        e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default()
+                    ),
+                })?;
+            Some(r.get::<_, i64>(0))
+        }
+    };
+    let mut encoder = c.encoder()?;
+    if encoder.database.is_empty() {
+        encoder.database = new.dbname.clone();
+    }
+    let opts = DiffOptions {
+        old,
+        new,
+        publications: common.publications.clone(),
+        tables: common
+            .tables
+            .as_deref()
+            .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default(),
+        exclude,
+        jobs: common.jobs,
+        event_time_us,
+        verify,
+        encoder,
+    };
+    if opts.publications.is_empty() && opts.tables.is_empty() {
+        return Err(ConfigError::Missing(
+            "nothing to compare: pass --publication NAME (repeatable) or --tables schema.table,...".into(),
+        )
+        .into());
+    }
+    let progress = Arc::new(DiffProgress::default());
+    let ticker = spawn_progress(progress.clone());
+    let report = if verify {
+        tidemark_sources::diff::run(opts, None, progress.clone()).await
+    } else {
+        let sink_opts = tidemark_sinks::SinkOptions { file_rotate_bytes: c.u64("file.rotate.bytes")? };
+        let mut sink = tidemark_sinks::build(c.get("sink").unwrap_or("stdout"), &sink_opts)?;
+        let encoder = tidemark_debezium::Encoder::new(opts.encoder.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);
+        let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx), progress.clone()));
+        let mut batch = Vec::with_capacity(1024);
+        let mut failure = None;
+        while let Some(ev) = rx.recv().await {
+            let now = ev.event.source.ts_us;
+            if let Err(e) = encoder.encode_change(&ev.plan, &ev.event, now, &mut batch) {
+                failure = Some(anyhow::Error::from(e));
+                break;
+            }
+            if batch.len() >= 1024 {
+                sink.send(&batch).await?;
+                batch.clear();
+            }
+        }
+        drop(rx);
+        let report = diff.await?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if !batch.is_empty() {
+            sink.send(&batch).await?;
+        }
+        sink.close().await?;
+        report
+    }?;
+    ticker.abort();
+    print_report(&report, verify);
+    if let Some(path) = &common.summary {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary_json(&report))?)
+            .map_err(|e| anyhow::anyhow!("cannot write the summary to {}: {e}", path.display()))?;
+    }
+    if !report.failed().is_empty() {
+        return Err(ExitStatus(
+            3,
+            format!("{} table(s) could not be compared (see above)", report.failed().len()),
+        )
+        .into());
+    }
+    if verify && report.differs() {
+        return Err(ExitStatus(1, "the databases differ".into()).into());
+    }
+    Ok(())
+}
+
+fn spawn_progress(p: Arc<DiffProgress>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let interactive = std::io::stderr().is_terminal();
+        let mut tick = tokio::time::interval(Duration::from_millis(if interactive { 250 } else { 10_000 }));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let msg = format!(
+                "compared {} rows, {} differences, {}/{} tables done",
+                p.rows.load(Ordering::Relaxed),
+                p.changes.load(Ordering::Relaxed),
+                p.tables_done.load(Ordering::Relaxed),
+                p.tables_total.load(Ordering::Relaxed)
+            );
+            if interactive {
+                eprint!("\r\x1b[2K{msg}");
+            } else {
+                tracing::info!("{msg}");
+            }
+        }
+    })
+}
+
+fn print_report(r: &DiffReport, verify: bool) {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+    eprintln!(
+        "{:<40} {:>10} {:>10} {:>10} {:>12} {:>8} {:>12}",
+        "table", "created", "updated", "deleted", "unchanged", "seconds", "rows/s"
+    );
+    for t in &r.tables {
+        match &t.failure {
+            Some(f) => eprintln!("{:<40} FAILED: {f}", t.table),
+            None => eprintln!(
+                "{:<40} {:>10} {:>10} {:>10} {:>12} {:>8.2} {:>12.0}",
+                t.table,
+                t.created,
+                t.updated,
+                t.deleted,
+                t.unchanged,
+                t.seconds,
+                t.rows_per_sec()
+            ),
+        }
+    }
+    let sum = |f: fn(&tidemark_sources::diff::TableReport) -> u64| r.tables.iter().map(f).sum::<u64>();
+    eprintln!(
+        "{:<40} {:>10} {:>10} {:>10} {:>12} {:>8.2}",
+        "total",
+        sum(|t| t.created),
+        sum(|t| t.updated),
+        sum(|t| t.deleted),
+        sum(|t| t.unchanged),
+        r.seconds
+    );
+    if verify {
+        eprintln!("{}", if r.differs() { "The databases differ." } else { "The databases agree." });
+    }
+}
+
+fn summary_json(r: &DiffReport) -> serde_json::Value {
+    serde_json::json!({
+        "event_time_us": r.event_time_us,
+        "seconds": r.seconds,
+        "differs": r.differs(),
+        "tables": r.tables.iter().map(|t| serde_json::json!({
+            "table": t.table,
+            "status": if t.failure.is_some() { "failed" } else { "ok" },
+            "error": t.failure,
+            "method": t.method,
+            "created": t.created,
+            "updated": t.updated,
+            "deleted": t.deleted,
+            "unchanged": t.unchanged,
+            "seconds": t.seconds,
+            "rows_per_sec": t.rows_per_sec(),
+        })).collect::<Vec<_>>(),
+    })
+}
