@@ -59,11 +59,12 @@ pub struct ClusterBuilder {
     settings: Vec<(String, String)>,
     auth: HostAuth,
     ssl: bool,
+    archive: bool,
 }
 
 impl Default for ClusterBuilder {
     fn default() -> Self {
-        ClusterBuilder { settings: Vec::new(), auth: HostAuth::Trust, ssl: false }
+        ClusterBuilder { settings: Vec::new(), auth: HostAuth::Trust, ssl: false, archive: false }
     }
 }
 
@@ -81,6 +82,12 @@ impl ClusterBuilder {
     /// Enable TLS with a fresh self-signed certificate; TCP connections without TLS are then rejected.
     pub fn ssl(mut self, on: bool) -> Self {
         self.ssl = on;
+        self
+    }
+    /// Archive WAL (archive_mode=on) into the cluster's folder, for base backups and point-in-time
+    /// restores ([`Cluster::base_backup`], [`Cluster::restore`]).
+    pub fn archive(mut self, on: bool) -> Self {
+        self.archive = on;
         self
     }
     /// Create and start.
@@ -264,6 +271,17 @@ impl Cluster {
             let _ = Command::new("chmod").arg("600").arg(&key).status();
             conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
         }
+        if b.archive {
+            let archive = root.join("archive");
+            std::fs::create_dir_all(&archive)?;
+            if as_postgres {
+                let _ = Command::new("chown").args(["postgres:"]).arg(&archive).status();
+            }
+            conf.push_str(&format!(
+                "archive_mode = on\narchive_command = 'test ! -f {0}/%f && cp %p {0}/%f'\narchive_timeout = 0\n",
+                archive.display()
+            ));
+        }
         for (k, v) in &b.settings {
             conf.push_str(&format!("{k} = '{}'\n", v.replace('\'', "''")));
         }
@@ -320,6 +338,119 @@ impl Cluster {
             ClusterError::Command { cmd: "pg_ctl start".into(), output: format!("{e}\nserver log:\n{tail}") }
         })?;
         Ok(())
+    }
+
+    /// Folder of archived WAL (when built with [`ClusterBuilder::archive`]).
+    pub fn archive_dir(&self) -> PathBuf {
+        self.root.join("archive")
+    }
+
+    /// Take a base backup (`pg_basebackup`, WAL streamed into it) into a new folder; returns it.
+    pub fn base_backup(&self) -> Result<PathBuf, ClusterError> {
+        let dest = self.root.join(format!(
+            "backup-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+        ));
+        let root = self.root.to_string_lossy().into_owned();
+        self.run(
+            &self.bin.join("pg_basebackup"),
+            &[
+                "-h",
+                &root,
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                dest.to_str().unwrap_or_default(),
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        )?;
+        Ok(dest)
+    }
+
+    /// Switch to a new WAL segment and wait until every segment up to it is archived.
+    pub fn archive_all(&self) -> Result<(), ClusterError> {
+        let seg = self.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())")?;
+        let ok = self.wait_for(Duration::from_secs(60), || {
+            self.psql("postgres", "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")
+                .map(|l| l.as_str() >= seg.as_str())
+                .unwrap_or(false)
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(ClusterError::Command {
+                cmd: "archive_all".into(),
+                output: format!("segment {seg} was not archived in time"),
+            })
+        }
+    }
+
+    /// Point-in-time restore: a new cluster from `backup` replaying this cluster's archive up to
+    /// `target_lsn` (inclusive), then promoted. Same system identifier as this cluster.
+    pub fn restore(&self, backup: &Path, target_lsn: &str) -> Result<Cluster, ClusterError> {
+        let root = std::env::temp_dir().join(format!(
+            "tidemark-pitr-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+        ));
+        std::fs::create_dir_all(&root)?;
+        let data = root.join("data");
+        let st = Command::new("cp").arg("-a").arg(backup).arg(&data).status()?;
+        if !st.success() {
+            return Err(ClusterError::Command { cmd: "cp backup".into(), output: "failed".into() });
+        }
+        let archive = self.archive_dir();
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf"))?;
+        conf.push_str(&format!(
+            "\n# point-in-time restore\nrestore_command = 'cp {}/%f %p'\nrecovery_target_lsn = '{target_lsn}'\n\
+             recovery_target_action = 'promote'\narchive_mode = off\nunix_socket_directories = '{}'\n",
+            archive.display(),
+            root.display()
+        ));
+        std::fs::write(data.join("postgresql.conf"), conf)?;
+        std::fs::write(data.join("recovery.signal"), "")?;
+        if self.as_postgres {
+            let _ = Command::new("chown").args(["-R", "postgres:"]).arg(&root).status();
+        }
+        let mut c = Cluster {
+            root,
+            data,
+            bin: self.bin.clone(),
+            port: 0,
+            as_postgres: self.as_postgres,
+            auth: self.auth,
+            running: false,
+        };
+        let mut last = None;
+        for _ in 0..5 {
+            c.port = free_port()?;
+            match c.pg_ctl_start() {
+                Ok(()) => {
+                    c.running = true;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if !c.running {
+            return Err(last.unwrap_or(ClusterError::NoServer));
+        }
+        // Wait for promotion (end of recovery).
+        let promoted = c.wait_for(Duration::from_secs(60), || {
+            c.psql("postgres", "SELECT NOT pg_is_in_recovery()").map(|v| v == "t").unwrap_or(false)
+        });
+        if !promoted {
+            return Err(ClusterError::Command {
+                cmd: "restore".into(),
+                output: format!("recovery did not finish:\n{}", c.log()),
+            });
+        }
+        Ok(c)
     }
 
     /// Stop immediately (like a crash) and keep the data directory.

@@ -11,9 +11,13 @@ use common::*;
 use tidemark_sources::diff::{DiffEvent, DiffOptions, DiffProgress, DiffReport};
 
 fn opts(pg: &Cluster, old: &str, new: &str, tables: &[&str]) -> DiffOptions {
+    opts_dsn(&pg.dsn(old), &pg.dsn(new), tables)
+}
+
+fn opts_dsn(old: &str, new: &str, tables: &[&str]) -> DiffOptions {
     DiffOptions {
-        old: tidemark_pgwire::Dsn::parse(&pg.dsn(old)).unwrap(),
-        new: tidemark_pgwire::Dsn::parse(&pg.dsn(new)).unwrap(),
+        old: tidemark_pgwire::Dsn::parse(old).unwrap(),
+        new: tidemark_pgwire::Dsn::parse(new).unwrap(),
         publications: vec![],
         tables: tables.iter().map(|s| s.to_string()).collect(),
         exclude: vec![],
@@ -21,6 +25,7 @@ fn opts(pg: &Cluster, old: &str, new: &str, tables: &[&str]) -> DiffOptions {
         event_time_us: None,
         verify: false,
         encoder: Default::default(),
+        method: Default::default(),
     }
 }
 
@@ -352,4 +357,104 @@ fn diff_usage_errors() {
     let out = cli(&["diff", "--old", "postgres://u@127.0.0.1:1/a", "--new", "postgres://u@127.0.0.1:1/b"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to compare"));
+}
+
+/// Events as comparable text (kind, before, after), sorted: the two methods may emit in different
+/// orders across work units but must find exactly the same changes.
+fn event_set(evs: &[DiffEvent]) -> Vec<String> {
+    let mut v: Vec<String> = evs
+        .iter()
+        .map(|e| format!("{} {:?} {:?} {:?}", e.plan.table.id, e.event.kind, e.event.before, e.event.after))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn pitr_restores_fast_path_equals_full_method_and_applies_to_equal() {
+    let pg = Cluster::builder().archive(true).start().unwrap();
+    pg.psql(
+        "postgres",
+        "CREATE TABLE acct (id int PRIMARY KEY, owner text, balance numeric(12,2), note text);
+         INSERT INTO acct SELECT g, 'owner ' || g, g * 10, NULL FROM generate_series(1, 20000) g;
+         CREATE TABLE events (kind text, payload text);
+         INSERT INTO events SELECT 'k' || (g % 7), md5(g::text) FROM generate_series(1, 5000) g;
+         CREATE TABLE rewritten (id int PRIMARY KEY, v int);
+         INSERT INTO rewritten SELECT g, g FROM generate_series(1, 1000) g;",
+    )
+    .unwrap();
+    let backup = pg.base_backup().unwrap();
+    // Up to PITR1: the slot was still there.
+    pg.psql(
+        "postgres",
+        "UPDATE acct SET balance = balance + 1 WHERE id % 100 = 0; DELETE FROM events WHERE kind = 'k1';",
+    )
+    .unwrap();
+    let l1 = pg.psql("postgres", "SELECT pg_current_wal_insert_lsn()").unwrap();
+    // The gap: what consumers missed while the slot was gone.
+    pg.psql("postgres", "UPDATE acct SET balance = balance * 2, note = 'gap' WHERE id % 37 = 0").unwrap();
+    pg.psql("postgres", "UPDATE acct SET owner = owner WHERE id % 41 = 0").unwrap(); // no-op updates: new versions, same data
+    pg.psql("postgres", "DELETE FROM acct WHERE id BETWEEN 500 AND 699").unwrap();
+    pg.psql(
+        "postgres",
+        "INSERT INTO acct SELECT g, 'new ' || g, 0, NULL FROM generate_series(20001, 20500) g",
+    )
+    .unwrap();
+    pg.psql("postgres", "VACUUM acct").unwrap();
+    pg.psql(
+        "postgres",
+        "INSERT INTO acct SELECT g, 'reuse ' || g, 1, NULL FROM generate_series(30001, 30100) g",
+    )
+    .unwrap();
+    pg.psql(
+        "postgres",
+        "DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE kind = 'k2' LIMIT 50)",
+    )
+    .unwrap();
+    pg.psql("postgres", "INSERT INTO events SELECT 'k9', md5(g::text) FROM generate_series(1, 30) g")
+        .unwrap();
+    pg.psql("postgres", "UPDATE rewritten SET v = -v WHERE id <= 10").unwrap();
+    pg.psql("postgres", "VACUUM FULL rewritten").unwrap();
+    let l2 = pg.psql("postgres", "SELECT pg_current_wal_insert_lsn()").unwrap();
+    pg.archive_all().unwrap();
+    let pitr1 = pg.restore(&backup, &l1).unwrap();
+    let pitr2 = pg.restore(&backup, &l2).unwrap();
+    let tables = ["acct", "events", "rewritten"];
+
+    let mut full = opts_dsn(&pitr1.dsn("postgres"), &pitr2.dsn("postgres"), &tables);
+    full.method = tidemark_sources::diff::DiffMethod::Full;
+    let (full_report, full_evs) = diff_events(full);
+    let fast = opts_dsn(&pitr1.dsn("postgres"), &pitr2.dsn("postgres"), &tables);
+    let (fast_report, fast_evs) = diff_events(fast);
+    let method = |r: &DiffReport, t: &str| {
+        r.tables.iter().find(|x| x.table == format!("public.{t}")).unwrap().method.clone()
+    };
+    assert!(method(&fast_report, "acct").contains("fast path"), "{fast_report:?}");
+    assert!(method(&fast_report, "events").contains("fast path"));
+    assert!(
+        method(&fast_report, "rewritten").contains("rewritten"),
+        "VACUUM FULL must force the full method"
+    );
+    assert!(!method(&full_report, "acct").contains("fast"));
+    assert_eq!(event_set(&fast_evs), event_set(&full_evs), "both methods must find the same changes");
+    for (a, b) in full_report.tables.iter().zip(&fast_report.tables) {
+        assert_eq!(
+            (a.created, a.updated, a.deleted, a.unchanged),
+            (b.created, b.updated, b.deleted, b.unchanged),
+            "{}",
+            a.table
+        );
+    }
+    let acct = full_report.tables.iter().find(|t| t.table == "public.acct").unwrap();
+    // 200 deleted (ids 500..699); 600 inserted; 540 multiples of 37 minus the 5 deleted ones updated;
+    // the no-op updates (new row versions, same data) are not changes.
+    assert_eq!((acct.deleted, acct.created, acct.updated), (200, 600, 535), "{acct:?}");
+    apply(&pitr1, "postgres", &full_evs);
+    for t in tables {
+        assert_eq!(
+            fingerprint(&pitr1, "postgres", t),
+            fingerprint(&pitr2, "postgres", t),
+            "{t} differs after applying the gap"
+        );
+    }
 }

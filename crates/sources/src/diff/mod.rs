@@ -56,6 +56,21 @@ pub struct DiffOptions {
     pub verify: bool,
     /// Encoding settings (topic prefix, modes, ...).
     pub encoder: EncoderConfig,
+    /// Full comparison, the ctid/xmin fast path for physical copies, or automatic choice.
+    pub method: DiffMethod,
+}
+
+/// How tables are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DiffMethod {
+    /// Fast path where both sides are physical copies of one cluster and the table was not rewritten;
+    /// full method elsewhere.
+    #[default]
+    Auto,
+    /// Always stream and compare every row.
+    Full,
+    /// Like `Auto`, but say so in the report when a table cannot take the fast path.
+    Fast,
 }
 
 /// One change found by the diff, with the plan to encode it.
@@ -156,6 +171,8 @@ struct TableJob {
     key: Vec<usize>,
     filter: Option<String>,
     plan: Arc<TablePlan>,
+    /// Compare through (ctid, xmin) first: both sides are physical copies and the table's file is the same.
+    fast: bool,
 }
 
 /// A unit of work: a table, or a key range of one.
@@ -166,9 +183,12 @@ struct Unit {
 }
 
 /// Session settings that make COPY text deterministic and identical on both sides.
+/// (Sequential scans start at block 0 and run unparallelized, so `(ctid, xmin)` streams arrive in ctid
+/// order; the fast path checks that order and falls back when it does not hold.)
 const SESSION_SETUP: &str = "SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; \
      SET extra_float_digits = 3; SET bytea_output = 'hex'; SET statement_timeout = 0; \
-     SET idle_in_transaction_session_timeout = 0";
+     SET idle_in_transaction_session_timeout = 0; SET synchronize_seqscans = off; \
+     SET max_parallel_workers_per_gather = 0";
 
 async fn open_side(dsn: &Dsn, snapshot: Option<&str>) -> Result<Client, SourceError> {
     let c = Catalog::connect(dsn).await?;
@@ -321,6 +341,10 @@ pub async fn run(
             .get(0);
     }
     let tables = discover(&new_coord, &opts).await?;
+    let sysid = "SELECT system_identifier::text FROM pg_control_system()";
+    let old_sys: String = old_coord.query_one(sysid, &[]).await.map_err(pg_err(&opts.old))?.get(0);
+    let new_sys: String = new_coord.query_one(sysid, &[]).await.map_err(pg_err(&opts.new))?.get(0);
+    let physical = old_sys == new_sys && opts.method != DiffMethod::Full;
     let new_catalog_conn = Catalog::connect(&opts.new).await?;
     let mut reg = TypeRegistry::default();
     let mut reports: Vec<TableReport> = Vec::new();
@@ -408,7 +432,30 @@ pub async fn run(
             primary_key: if is_pk { key.clone() } else { Vec::new() },
         };
         let plan = Arc::new(TablePlan::build(Arc::new(schema), &reg, &enc_cfg)?);
-        jobs.push(Arc::new(TableJob { idx, id, columns: wanted, key, filter, plan }));
+        let fast = if physical {
+            let q = "SELECT c.relkind::text, pg_relation_filenode(c.oid)::int8 FROM pg_class c WHERE c.oid = to_regclass($1)";
+            let o = old_coord.query_one(q, &[&id.quoted()]).await.map_err(pg_err(&opts.old))?;
+            let n = new_coord.query_one(q, &[&id.quoted()]).await.map_err(pg_err(&opts.new))?;
+            let same_file = o.get::<_, Option<i64>>(1) == n.get::<_, Option<i64>>(1);
+            let plain = o.get::<_, String>(0) == "r" && n.get::<_, String>(0) == "r";
+            if !(same_file && plain) {
+                report.method.push_str(if plain {
+                    "; full (table rewritten since the copies split)"
+                } else {
+                    "; full (partitioned tables take the full method)"
+                });
+            }
+            same_file && plain
+        } else {
+            if opts.method == DiffMethod::Fast {
+                report.method.push_str("; full (not physical copies of one cluster)");
+            }
+            false
+        };
+        if fast {
+            report.method.push_str("; fast path (ctid, xmin)");
+        }
+        jobs.push(Arc::new(TableJob { idx, id, columns: wanted, key, filter, plan, fast }));
         reports.push(report);
     }
     progress.tables_total.store(jobs.len() as u64, AtomicOrdering::Relaxed);
@@ -484,8 +531,41 @@ pub async fn run(
             loop {
                 let Some(unit) = units.lock().expect("lock").pop_front() else { break };
                 let t0 = Instant::now();
-                let counts =
-                    diff_unit(&opts, &old, &new, &unit, event_time_us, events.as_ref(), &progress).await?;
+                let counts = if unit.job.fast {
+                    match fast_candidates(&opts, &old, &new, &unit.job, &progress).await? {
+                        Some(c) => {
+                            let preds = (tid_predicate(&c.old), tid_predicate(&c.new));
+                            let (cr, up, de, un) = diff_unit(
+                                &opts,
+                                &old,
+                                &new,
+                                &unit,
+                                Some(preds),
+                                event_time_us,
+                                events.as_ref(),
+                                &progress,
+                            )
+                            .await?;
+                            (cr, up, de, un + c.matched)
+                        }
+                        None => {
+                            diff_unit(
+                                &opts,
+                                &old,
+                                &new,
+                                &unit,
+                                None,
+                                event_time_us,
+                                events.as_ref(),
+                                &progress,
+                            )
+                            .await?
+                        }
+                    }
+                } else {
+                    diff_unit(&opts, &old, &new, &unit, None, event_time_us, events.as_ref(), &progress)
+                        .await?
+                };
                 let mut r = reports.lock().expect("lock");
                 let rep = &mut r[unit.job.idx];
                 rep.created += counts.0;
@@ -522,11 +602,13 @@ pub async fn run(
 }
 
 /// Diff one unit; returns (created, updated, deleted, unchanged).
+#[allow(clippy::too_many_arguments)]
 async fn diff_unit(
     opts: &DiffOptions,
     old: &Client,
     new: &Client,
     unit: &Unit,
+    side_predicates: Option<(String, String)>,
     event_time_us: i64,
     events: Option<&mpsc::Sender<DiffEvent>>,
     progress: &DiffProgress,
@@ -554,21 +636,30 @@ async fn diff_unit(
         let k = quote_ident(&job.columns[job.key[0]].name);
         wheres.push(format!("{k} BETWEEN {lo} AND {hi}"));
     }
-    let where_sql =
-        if wheres.is_empty() { String::new() } else { format!(" WHERE {}", wheres.join(" AND ")) };
     let order: Vec<String> = (1..=nk).map(|i| i.to_string()).collect();
     let select_list = if cols.is_empty() {
         sort_exprs.join(", ")
     } else {
         format!("{}, {}", sort_exprs.join(", "), cols.join(", "))
     };
-    let sql = format!(
-        "COPY (SELECT {select_list} FROM {}{where_sql} ORDER BY {}) TO STDOUT",
-        job.id.quoted(),
-        order.join(", ")
-    );
+    let sql_for = |extra: Option<&String>| {
+        let mut w = wheres.clone();
+        if let Some(e) = extra {
+            w.push(e.clone());
+        }
+        let where_sql = if w.is_empty() { String::new() } else { format!(" WHERE {}", w.join(" AND ")) };
+        format!(
+            "COPY (SELECT {select_list} FROM {}{where_sql} ORDER BY {}) TO STDOUT",
+            job.id.quoted(),
+            order.join(", ")
+        )
+    };
+    let (old_sql, new_sql) = match &side_predicates {
+        Some((o, n)) => (sql_for(Some(o)), sql_for(Some(n))),
+        None => (sql_for(None), sql_for(None)),
+    };
     let (old_stream, new_stream) =
-        tokio::try_join!(old.copy_out(sql.as_str()), new.copy_out(sql.as_str()))
+        tokio::try_join!(old.copy_out(old_sql.as_str()), new.copy_out(new_sql.as_str()))
             .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
     let mut a = CopyLines::new(old_stream);
     let mut b = CopyLines::new(new_stream);
@@ -694,4 +785,116 @@ fn data_part(line: &Bytes, nk: usize) -> &[u8] {
         Some(i) => &line[i + 1..],
         None => &[],
     }
+}
+
+/// Row versions that differ between two physical copies of one table.
+struct Candidates {
+    old: Vec<(u32, u16)>,
+    new: Vec<(u32, u16)>,
+    /// Versions present on both sides with the same (ctid, xmin): unchanged rows.
+    matched: u64,
+}
+
+/// Most candidates worth fetching by TID before the full method is cheaper.
+const MAX_FAST_CANDIDATES: usize = 2_000_000;
+
+fn parse_ctid(b: &[u8]) -> Option<(u32, u16)> {
+    let s = std::str::from_utf8(b).ok()?.trim_start_matches('(').trim_end_matches(')');
+    let (blk, off) = s.split_once(',')?;
+    Some((blk.parse().ok()?, off.parse().ok()?))
+}
+
+/// Merge the `(ctid, xmin)` streams of both sides. `None` means "use the full method" (order not
+/// as expected, or too many candidates).
+async fn fast_candidates(
+    opts: &DiffOptions,
+    old: &Client,
+    new: &Client,
+    job: &TableJob,
+    progress: &DiffProgress,
+) -> Result<Option<Candidates>, SourceError> {
+    let sql = format!("COPY (SELECT ctid, xmin FROM ONLY {}) TO STDOUT", job.id.quoted());
+    let (so, sn) = tokio::try_join!(old.copy_out(sql.as_str()), new.copy_out(sql.as_str()))
+        .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
+    let (mut a, mut b) = (CopyLines::new(so), CopyLines::new(sn));
+    let read = |r: Result<Option<Bytes>, tokio_postgres::Error>, dsn: &Dsn| {
+        r.map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e)))
+    };
+    let split = |l: &Bytes| -> Option<((u32, u16), Bytes)> {
+        let i = memchr::memchr(b'\t', l)?;
+        Some((parse_ctid(&l[..i])?, l.slice(i + 1..)))
+    };
+    let mut c = Candidates { old: Vec::new(), new: Vec::new(), matched: 0 };
+    let mut la = read(a.next_line().await, &opts.old)?.and_then(|l| split(&l));
+    let mut lb = read(b.next_line().await, &opts.new)?.and_then(|l| split(&l));
+    let (mut last_a, mut last_b) = ((0u32, 0u16), (0u32, 0u16));
+    let mut rows = 0u64;
+    loop {
+        let ord = match (&la, &lb) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+        };
+        match ord {
+            std::cmp::Ordering::Less => {
+                let x = la.take().expect("some");
+                c.old.push(x.0);
+            }
+            std::cmp::Ordering::Greater => {
+                let y = lb.take().expect("some");
+                c.new.push(y.0);
+            }
+            std::cmp::Ordering::Equal => {
+                let (x, y) = (la.take().expect("some"), lb.take().expect("some"));
+                if x.1 == y.1 {
+                    c.matched += 1;
+                } else {
+                    c.old.push(x.0);
+                    c.new.push(y.0);
+                }
+            }
+        }
+        if la.is_none() {
+            la = read(a.next_line().await, &opts.old)?.and_then(|l| split(&l));
+            if let Some(x) = &la {
+                if x.0 < last_a {
+                    return Ok(None);
+                }
+                last_a = x.0;
+            }
+        }
+        if lb.is_none() {
+            lb = read(b.next_line().await, &opts.new)?.and_then(|l| split(&l));
+            if let Some(y) = &lb {
+                if y.0 < last_b {
+                    return Ok(None);
+                }
+                last_b = y.0;
+            }
+        }
+        rows += 1;
+        if rows % 65_536 == 0 {
+            progress.rows.fetch_add(65_536, AtomicOrdering::Relaxed);
+        }
+        if c.old.len() + c.new.len() > MAX_FAST_CANDIDATES {
+            tracing::info!(table = %job.id, "many changed row versions; using the full method");
+            return Ok(None);
+        }
+    }
+    Ok(Some(c))
+}
+
+/// `ctid = ANY('{"(b,o)",...}'::tid[])`
+fn tid_predicate(tids: &[(u32, u16)]) -> String {
+    let mut s = String::with_capacity(tids.len() * 12 + 32);
+    s.push_str("ctid = ANY('{");
+    for (i, (b, o)) in tids.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!("\"({b},{o})\""));
+    }
+    s.push_str("}'::tid[])");
+    s
 }

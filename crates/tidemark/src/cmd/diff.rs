@@ -71,6 +71,10 @@ pub struct CommonArgs {
     /// Parallel workers; each holds one connection per side.
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    /// Comparison method: auto (ctid/xmin fast path for physical copies such as two PITR restores of
+    /// one cluster, full elsewhere), full, or fast (auto, but report tables that cannot take it).
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub method: Method,
     /// Write the per-table summary as JSON to this file.
     #[arg(long)]
     pub summary: Option<PathBuf>,
@@ -80,6 +84,13 @@ pub struct CommonArgs {
     /// Any property as key=value; repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Method {
+    Auto,
+    Full,
+    Fast,
 }
 
 fn dsn(key: &str, s: &str) -> Result<Dsn, ConfigError> {
@@ -161,6 +172,11 @@ async fn execute(
         event_time_us,
         verify,
         encoder,
+        method: match common.method {
+            Method::Auto => tidemark_sources::diff::DiffMethod::Auto,
+            Method::Full => tidemark_sources::diff::DiffMethod::Full,
+            Method::Fast => tidemark_sources::diff::DiffMethod::Fast,
+        },
     };
     if opts.publications.is_empty() && opts.tables.is_empty() {
         return Err(ConfigError::Missing(
