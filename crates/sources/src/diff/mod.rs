@@ -874,7 +874,7 @@ async fn fast_candidates(
             }
         }
         rows += 1;
-        if rows % 65_536 == 0 {
+        if rows.is_multiple_of(65_536) {
             progress.rows.fetch_add(65_536, AtomicOrdering::Relaxed);
         }
         if c.old.len() + c.new.len() > MAX_FAST_CANDIDATES {
