@@ -48,12 +48,14 @@ secs() { echo "$2 - $1" | bc -l; }
 psql_ postgres -c "CREATE DATABASE old_db"
 psql_ old_db -c "CREATE TABLE bench (id bigint PRIMARY KEY, a int, t text, ts timestamptz, n numeric(12,2), f float8);
   INSERT INTO bench SELECT g, g % 1000, md5(g::text) || 'xxxx', '2024-01-01'::timestamptz + g * interval '1 second', g / 7.0, g / 3.0
-  FROM generate_series(1, $ROWS) g; VACUUM ANALYZE bench;"
+  FROM generate_series(1, $ROWS) g;"
+psql_ old_db -c "VACUUM ANALYZE bench"
 psql_ postgres -c "CREATE DATABASE new_db TEMPLATE old_db"
-STEP=100
+STEP=300
 psql_ new_db -c "UPDATE bench SET a = a + 1, t = t || 'u' WHERE id % $STEP = 1;
   DELETE FROM bench WHERE id % $STEP = 2;
-  INSERT INTO bench SELECT $ROWS + g, 0, 'inserted', now(), 0, 0 FROM generate_series(1, $ROWS / $STEP) g; VACUUM ANALYZE bench;"
+  INSERT INTO bench SELECT $ROWS + g, 0, 'inserted', now(), 0, 0 FROM generate_series(1, $ROWS / $STEP) g;"
+psql_ new_db -c "VACUUM ANALYZE bench"
 psql_ postgres -c "CHECKPOINT" >/dev/null
 CHANGES=$(( ROWS / STEP * 3 ))
 # Warm the cache once for everyone.
@@ -91,7 +93,8 @@ psql_ new_db -c "DROP SCHEMA old_fdw CASCADE; DROP SERVER pitr1 CASCADE; DROP EX
 # (c) reladiff, cross-database, every column.
 t0=$(now)
 reladiff "postgresql://postgres@127.0.0.1:$PORT/old_db" bench "postgresql://postgres@127.0.0.1:$PORT/new_db" bench \
-  -k id -c a -c t -c ts -c n -c f --threads "$JOBS" > "$WORK/reladiff.out" 2>"$WORK/reladiff.err" || true
+  -k id -c a -c t -c ts -c n -c f --threads "$JOBS" > "$WORK/reladiff.out" 2>"$WORK/reladiff.err" \
+  || { echo "reladiff failed:" >&2; tail -5 "$WORK/reladiff.err" >&2; }
 t_rel=$(secs "$t0" "$(now)")
 n_rel=$(wc -l < "$WORK/reladiff.out")
 
@@ -101,7 +104,8 @@ run_tm() { # method
   local t0 t
   t0=$(now)
   "$BIN" diff --old "$DSN/old_db?sslmode=disable" --new "$DSN/new_db?sslmode=disable" --tables public.bench \
-    --method "$1" --jobs "$JOBS" --sink "file:$WORK/tm" --summary "$WORK/summary-$1.json" --log warn 2>"$WORK/tm-$1.err"
+    --method "$1" --jobs "$JOBS" --sink "file:$WORK/tm" --summary "$WORK/summary-$1.json" --log warn 2>"$WORK/tm-$1.err" \
+    || { echo "tidemark diff --method $1 failed:" >&2; cat "$WORK/tm-$1.err" >&2; return 1; }
   t=$(secs "$t0" "$(now)")
   echo "$t $(python3 -c "import json; t=json.load(open('$WORK/summary-$1.json'))['tables'][0]; print(t['created']+t['updated']+t['deleted'])")"
 }

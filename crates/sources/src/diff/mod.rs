@@ -182,6 +182,43 @@ struct Unit {
     range: Option<(i64, i64)>,
 }
 
+/// What a worker does next.
+#[derive(Debug)]
+enum Work {
+    /// Full method over a table or a key range of it.
+    Full(Unit),
+    /// Fast path, phase 1: merge (ctid, xmin) over a block range (`None`: the whole table).
+    Scan { job: Arc<TableJob>, blocks: Option<(u32, Option<u32>)> },
+    /// Fast path, phase 2: fetch every candidate of the table on both sides and merge them by key.
+    Fetch { job: Arc<TableJob>, old: Vec<(u32, u16)>, new: Vec<(u32, u16)>, matched: u64 },
+}
+
+impl Work {
+    fn table(&self) -> usize {
+        match self {
+            Work::Full(u) => u.job.idx,
+            Work::Scan { job, .. } | Work::Fetch { job, .. } => job.idx,
+        }
+    }
+}
+
+/// Candidates collected so far for a fast-path table.
+#[derive(Debug)]
+struct FastState {
+    scans_left: usize,
+    old: Vec<(u32, u16)>,
+    new: Vec<(u32, u16)>,
+    matched: u64,
+    fallback: bool,
+}
+
+#[derive(Debug)]
+struct Scheduler {
+    queue: VecDeque<Work>,
+    in_flight: usize,
+    fast: std::collections::HashMap<usize, FastState>,
+}
+
 /// Session settings that make COPY text deterministic and identical on both sides.
 /// (Sequential scans start at block 0 and run unparallelized, so `(ctid, xmin)` streams arrive in ctid
 /// order; the fast path checks that order and falls back when it does not hold.)
@@ -465,7 +502,9 @@ pub async fn run(
     let mut units = VecDeque::new();
     for job in &jobs {
         let mut split = false;
-        if workers > 1
+        // Fast-path tables are split by block ranges below, never by key.
+        if !job.fast
+            && workers > 1
             && job.key.len() == 1
             && KeyKind::for_type(job.columns[job.key[0]].type_oid) == KeyKind::Int
         {
@@ -506,79 +545,141 @@ pub async fn run(
             units.push_back(Unit { job: job.clone(), range: None });
         }
     }
-    let units = Arc::new(Mutex::new(units));
-    let reports = Arc::new(Mutex::new(reports));
-    let remaining_units: Arc<Mutex<std::collections::HashMap<usize, usize>>> =
-        Arc::new(Mutex::new(Default::default()));
-    {
-        let mut r = remaining_units.lock().expect("lock");
-        for u in units.lock().expect("lock").iter() {
-            *r.entry(u.job.idx).or_default() += 1;
+    // Fast-path tables: phase 1 scans (ctid, xmin) by block ranges in parallel, phase 2 fetches the
+    // candidates of the whole table and merges them by key (a row's old and new versions may lie in
+    // different block ranges, so the key merge must see all candidates at once).
+    let mut queue: VecDeque<Work> = units
+        .into_iter()
+        .map(|u| if u.job.fast { Work::Scan { job: u.job, blocks: None } } else { Work::Full(u) })
+        .collect();
+    let mut fast_state = std::collections::HashMap::new();
+    let mut expanded = VecDeque::new();
+    for w in queue.drain(..) {
+        match w {
+            Work::Scan { job, .. } if fast_state.contains_key(&job.idx) => {}
+            Work::Scan { job, .. } => {
+                let q = "SELECT (pg_relation_size(to_regclass($1)) / current_setting('block_size')::int8)::int8, current_setting('server_version_num')::int";
+                let o = old_coord.query_one(q, &[&job.id.quoted()]).await.map_err(pg_err(&opts.old))?;
+                let n = new_coord.query_one(q, &[&job.id.quoted()]).await.map_err(pg_err(&opts.new))?;
+                let blocks = o.get::<_, i64>(0).max(n.get::<_, i64>(0)).max(0) as u32;
+                let tid_range = o.get::<_, i32>(1) >= 140000 && n.get::<_, i32>(1) >= 140000;
+                let parts = if tid_range && workers > 1 && blocks > 2000 { (workers * 2) as u32 } else { 1 };
+                let step = blocks.div_ceil(parts).max(1);
+                let mut scans = 0;
+                for i in 0..parts {
+                    let lo = i * step;
+                    let hi = if i + 1 == parts { None } else { Some((i + 1) * step) };
+                    expanded.push_back(Work::Scan {
+                        job: job.clone(),
+                        blocks: if parts == 1 { None } else { Some((lo, hi)) },
+                    });
+                    scans += 1;
+                }
+                fast_state.insert(
+                    job.idx,
+                    FastState {
+                        scans_left: scans,
+                        old: Vec::new(),
+                        new: Vec::new(),
+                        matched: 0,
+                        fallback: false,
+                    },
+                );
+            }
+            other => expanded.push_back(other),
         }
     }
+    let sched = Arc::new(Mutex::new(Scheduler { queue: expanded, in_flight: 0, fast: fast_state }));
+    let reports = Arc::new(Mutex::new(reports));
     let mut handles = Vec::new();
-    for _ in 0..workers.min(units.lock().expect("lock").len().max(1)) {
+    let n_workers = workers.min(sched.lock().expect("lock").queue.len().max(1));
+    for _ in 0..n_workers {
         let opts = opts.clone();
         let (old_snap, new_snap) = (old_snap.clone(), new_snap.clone());
-        let units = units.clone();
+        let sched = sched.clone();
         let reports = reports.clone();
-        let remaining = remaining_units.clone();
         let events = events.clone();
         let progress = progress.clone();
         handles.push(tokio::spawn(async move {
             let old = open_side(&opts.old, Some(&old_snap)).await?;
             let new = open_side(&opts.new, Some(&new_snap)).await?;
             loop {
-                let Some(unit) = units.lock().expect("lock").pop_front() else { break };
-                let t0 = Instant::now();
-                let counts = if unit.job.fast {
-                    match fast_candidates(&opts, &old, &new, &unit.job, &progress).await? {
-                        Some(c) => {
-                            let preds = (tid_predicate(&c.old), tid_predicate(&c.new));
-                            let (cr, up, de, un) = diff_unit(
-                                &opts,
-                                &old,
-                                &new,
-                                &unit,
-                                Some(preds),
-                                event_time_us,
-                                events.as_ref(),
-                                &progress,
-                            )
-                            .await?;
-                            (cr, up, de, un + c.matched)
+                let next = {
+                    let mut s = sched.lock().expect("lock");
+                    match s.queue.pop_front() {
+                        Some(w) => {
+                            s.in_flight += 1;
+                            Some(Some(w))
                         }
-                        None => {
-                            diff_unit(
-                                &opts,
-                                &old,
-                                &new,
-                                &unit,
-                                None,
-                                event_time_us,
-                                events.as_ref(),
-                                &progress,
-                            )
-                            .await?
-                        }
+                        None if s.in_flight == 0 => None,
+                        None => Some(None),
                     }
-                } else {
-                    diff_unit(&opts, &old, &new, &unit, None, event_time_us, events.as_ref(), &progress)
-                        .await?
                 };
-                let mut r = reports.lock().expect("lock");
-                let rep = &mut r[unit.job.idx];
-                rep.created += counts.0;
-                rep.updated += counts.1;
-                rep.deleted += counts.2;
-                rep.unchanged += counts.3;
-                rep.seconds += t0.elapsed().as_secs_f64();
-                let mut rem = remaining.lock().expect("lock");
-                if let Some(n) = rem.get_mut(&unit.job.idx) {
-                    *n -= 1;
-                    if *n == 0 {
-                        progress.tables_done.fetch_add(1, AtomicOrdering::Relaxed);
+                let work = match next {
+                    None => break,
+                    Some(None) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
                     }
+                    Some(Some(w)) => w,
+                };
+                let t0 = Instant::now();
+                let (idx, counts, finished) = match work {
+                    Work::Full(unit) => {
+                        let c = diff_unit(&opts, &old, &new, &unit, None, event_time_us, events.as_ref(), &progress).await?;
+                        (unit.job.idx, c, true)
+                    }
+                    Work::Scan { job, blocks } => {
+                        let found = fast_candidates(&opts, &old, &new, &job, blocks, &progress).await?;
+                        let mut s = sched.lock().expect("lock");
+                        let st = s.fast.get_mut(&job.idx).expect("fast state");
+                        match found {
+                            Some(c) if !st.fallback => {
+                                st.old.extend(c.old);
+                                st.new.extend(c.new);
+                                st.matched += c.matched;
+                                if st.old.len() + st.new.len() > MAX_FAST_CANDIDATES {
+                                    st.fallback = true;
+                                }
+                            }
+                            _ => st.fallback = true,
+                        }
+                        st.scans_left -= 1;
+                        if st.scans_left == 0 {
+                            let st = s.fast.remove(&job.idx).expect("fast state");
+                            let next = if st.fallback {
+                                tracing::info!(table = %job.id, "fast path not usable here; comparing every row");
+                                Work::Full(Unit { job: job.clone(), range: None })
+                            } else {
+                                Work::Fetch { job: job.clone(), old: st.old, new: st.new, matched: st.matched }
+                            };
+                            s.queue.push_front(next);
+                        }
+                        (job.idx, (0, 0, 0, 0), false)
+                    }
+                    Work::Fetch { job, old: mut old_tids, new: mut new_tids, matched } => {
+                        old_tids.sort_unstable();
+                        new_tids.sort_unstable();
+                        let preds = (tid_predicate(&old_tids), tid_predicate(&new_tids));
+                        let unit = Unit { job: job.clone(), range: None };
+                        let (cr, up, de, un) =
+                            diff_unit(&opts, &old, &new, &unit, Some(preds), event_time_us, events.as_ref(), &progress).await?;
+                        (job.idx, (cr, up, de, un + matched), true)
+                    }
+                };
+                {
+                    let mut r = reports.lock().expect("lock");
+                    let rep = &mut r[idx];
+                    rep.created += counts.0;
+                    rep.updated += counts.1;
+                    rep.deleted += counts.2;
+                    rep.unchanged += counts.3;
+                    rep.seconds += t0.elapsed().as_secs_f64();
+                }
+                let mut s = sched.lock().expect("lock");
+                s.in_flight -= 1;
+                if finished && !s.queue.iter().any(|w| w.table() == idx) {
+                    progress.tables_done.fetch_add(1, AtomicOrdering::Relaxed);
                 }
             }
             Ok::<(), SourceError>(())
@@ -811,9 +912,15 @@ async fn fast_candidates(
     old: &Client,
     new: &Client,
     job: &TableJob,
+    blocks: Option<(u32, Option<u32>)>,
     progress: &DiffProgress,
 ) -> Result<Option<Candidates>, SourceError> {
-    let sql = format!("COPY (SELECT ctid, xmin FROM ONLY {}) TO STDOUT", job.id.quoted());
+    let range = match blocks {
+        None => String::new(),
+        Some((lo, None)) => format!(" WHERE ctid >= '({lo},0)'::tid"),
+        Some((lo, Some(hi))) => format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({hi},0)'::tid"),
+    };
+    let sql = format!("COPY (SELECT ctid, xmin FROM ONLY {}{range}) TO STDOUT", job.id.quoted());
     let (so, sn) = tokio::try_join!(old.copy_out(sql.as_str()), new.copy_out(sql.as_str()))
         .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
     let (mut a, mut b) = (CopyLines::new(so), CopyLines::new(sn));
