@@ -57,7 +57,7 @@ psql_ new_db -c "UPDATE bench SET a = a + 1, t = t || 'u' WHERE id % $STEP = 1;
   INSERT INTO bench SELECT $ROWS + g, 0, 'inserted', now(), 0, 0 FROM generate_series(1, $ROWS / $STEP) g;"
 psql_ new_db -c "VACUUM ANALYZE bench"
 psql_ postgres -c "CHECKPOINT" >/dev/null
-CHANGES=$(( ROWS / STEP * 3 ))
+CHANGES=$(( (ROWS - 1) / STEP + 1 + (ROWS - 2) / STEP + 1 + ROWS / STEP ))
 # Warm the cache once for everyone.
 psql_ old_db -c "SELECT count(*) FROM bench" >/dev/null; psql_ new_db -c "SELECT count(*) FROM bench" >/dev/null
 

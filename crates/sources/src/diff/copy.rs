@@ -58,6 +58,91 @@ impl CopyLines {
     }
 }
 
+/// Binary COPY of `(ctid, xmin)` tuples: 20 fixed bytes per row after an 11-byte signature and the
+/// header words. Cheaper on both ends than text (no `tid` formatting or parsing).
+pub struct TidXminReader {
+    stream: std::pin::Pin<Box<CopyOutStream>>,
+    buf: BytesMut,
+    header_done: bool,
+    done: bool,
+}
+
+impl std::fmt::Debug for TidXminReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TidXminReader").finish()
+    }
+}
+
+/// What a binary COPY stream did not look like.
+#[derive(Debug)]
+pub enum BinaryCopyError {
+    /// The server failed.
+    Pg(tokio_postgres::Error),
+    /// Unexpected layout.
+    Format(&'static str),
+}
+
+impl TidXminReader {
+    /// Wrap a `COPY (SELECT ctid, xmin ...) TO STDOUT (FORMAT binary)` stream.
+    pub fn new(stream: CopyOutStream) -> Self {
+        TidXminReader { stream: Box::pin(stream), buf: BytesMut::new(), header_done: false, done: false }
+    }
+
+    async fn fill(&mut self, need: usize) -> Result<bool, BinaryCopyError> {
+        while self.buf.len() < need {
+            if self.done {
+                return Ok(false);
+            }
+            match self.stream.next().await {
+                Some(c) => self.buf.extend_from_slice(&c.map_err(BinaryCopyError::Pg)?),
+                None => self.done = true,
+            }
+        }
+        Ok(true)
+    }
+
+    /// Next `((block, offset), xmin)`, or `None` at the end.
+    pub async fn next_row(&mut self) -> Result<Option<((u32, u16), u32)>, BinaryCopyError> {
+        use bytes::Buf;
+        if !self.header_done {
+            if !self.fill(19).await? {
+                return Err(BinaryCopyError::Format("short header"));
+            }
+            if &self.buf[..11] != b"PGCOPY\n\xff\r\n\0" {
+                return Err(BinaryCopyError::Format("bad signature"));
+            }
+            self.buf.advance(15);
+            let ext = self.buf.get_u32() as usize;
+            if !self.fill(ext).await? {
+                return Err(BinaryCopyError::Format("short header extension"));
+            }
+            self.buf.advance(ext);
+            self.header_done = true;
+        }
+        if !self.fill(2).await? {
+            return Ok(None);
+        }
+        let n = i16::from_be_bytes([self.buf[0], self.buf[1]]);
+        if n == -1 {
+            return Ok(None);
+        }
+        if n != 2 || !self.fill(22).await? {
+            return Err(BinaryCopyError::Format("expected (ctid, xmin) tuples"));
+        }
+        self.buf.advance(2);
+        if self.buf.get_i32() != 6 {
+            return Err(BinaryCopyError::Format("tid is not 6 bytes"));
+        }
+        let block = self.buf.get_u32();
+        let offset = self.buf.get_u16();
+        if self.buf.get_i32() != 4 {
+            return Err(BinaryCopyError::Format("xid is not 4 bytes"));
+        }
+        let xmin = self.buf.get_u32();
+        Ok(Some(((block, offset), xmin)))
+    }
+}
+
 /// Split a COPY text line into its (still escaped) fields.
 pub fn fields(line: &Bytes) -> Vec<Bytes> {
     let mut out = Vec::new();

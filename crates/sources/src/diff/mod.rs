@@ -899,12 +899,6 @@ struct Candidates {
 /// Most candidates worth fetching by TID before the full method is cheaper.
 const MAX_FAST_CANDIDATES: usize = 2_000_000;
 
-fn parse_ctid(b: &[u8]) -> Option<(u32, u16)> {
-    let s = std::str::from_utf8(b).ok()?.trim_start_matches('(').trim_end_matches(')');
-    let (blk, off) = s.split_once(',')?;
-    Some((blk.parse().ok()?, off.parse().ok()?))
-}
-
 /// Merge the `(ctid, xmin)` streams of both sides. `None` means "use the full method" (order not
 /// as expected, or too many candidates).
 async fn fast_candidates(
@@ -920,20 +914,21 @@ async fn fast_candidates(
         Some((lo, None)) => format!(" WHERE ctid >= '({lo},0)'::tid"),
         Some((lo, Some(hi))) => format!(" WHERE ctid >= '({lo},0)'::tid AND ctid < '({hi},0)'::tid"),
     };
-    let sql = format!("COPY (SELECT ctid, xmin FROM ONLY {}{range}) TO STDOUT", job.id.quoted());
+    let sql =
+        format!("COPY (SELECT ctid, xmin FROM ONLY {}{range}) TO STDOUT (FORMAT binary)", job.id.quoted());
     let (so, sn) = tokio::try_join!(old.copy_out(sql.as_str()), new.copy_out(sql.as_str()))
         .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
-    let (mut a, mut b) = (CopyLines::new(so), CopyLines::new(sn));
-    let read = |r: Result<Option<Bytes>, tokio_postgres::Error>, dsn: &Dsn| {
-        r.map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e)))
-    };
-    let split = |l: &Bytes| -> Option<((u32, u16), Bytes)> {
-        let i = memchr::memchr(b'\t', l)?;
-        Some((parse_ctid(&l[..i])?, l.slice(i + 1..)))
+    let (mut a, mut b) = (copy::TidXminReader::new(so), copy::TidXminReader::new(sn));
+    let read = |r: Result<Option<((u32, u16), u32)>, copy::BinaryCopyError>, dsn: &Dsn| match r {
+        Ok(v) => Ok(v),
+        Err(copy::BinaryCopyError::Pg(e)) => Err(SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e))),
+        Err(copy::BinaryCopyError::Format(m)) => {
+            Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(m.into())))
+        }
     };
     let mut c = Candidates { old: Vec::new(), new: Vec::new(), matched: 0 };
-    let mut la = read(a.next_line().await, &opts.old)?.and_then(|l| split(&l));
-    let mut lb = read(b.next_line().await, &opts.new)?.and_then(|l| split(&l));
+    let mut la = read(a.next_row().await, &opts.old)?;
+    let mut lb = read(b.next_row().await, &opts.new)?;
     let (mut last_a, mut last_b) = ((0u32, 0u16), (0u32, 0u16));
     let mut rows = 0u64;
     loop {
@@ -944,14 +939,8 @@ async fn fast_candidates(
             (Some(x), Some(y)) => x.0.cmp(&y.0),
         };
         match ord {
-            std::cmp::Ordering::Less => {
-                let x = la.take().expect("some");
-                c.old.push(x.0);
-            }
-            std::cmp::Ordering::Greater => {
-                let y = lb.take().expect("some");
-                c.new.push(y.0);
-            }
+            std::cmp::Ordering::Less => c.old.push(la.take().expect("some").0),
+            std::cmp::Ordering::Greater => c.new.push(lb.take().expect("some").0),
             std::cmp::Ordering::Equal => {
                 let (x, y) = (la.take().expect("some"), lb.take().expect("some"));
                 if x.1 == y.1 {
@@ -963,7 +952,7 @@ async fn fast_candidates(
             }
         }
         if la.is_none() {
-            la = read(a.next_line().await, &opts.old)?.and_then(|l| split(&l));
+            la = read(a.next_row().await, &opts.old)?;
             if let Some(x) = &la {
                 if x.0 < last_a {
                     return Ok(None);
@@ -972,7 +961,7 @@ async fn fast_candidates(
             }
         }
         if lb.is_none() {
-            lb = read(b.next_line().await, &opts.new)?.and_then(|l| split(&l));
+            lb = read(b.next_row().await, &opts.new)?;
             if let Some(y) = &lb {
                 if y.0 < last_b {
                     return Ok(None);
