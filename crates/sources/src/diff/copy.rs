@@ -73,6 +73,9 @@ impl std::fmt::Debug for TidXminReader {
     }
 }
 
+/// One `(ctid, xmin)` row: `((block, offset), xmin)`.
+pub type TidXmin = ((u32, u16), u32);
+
 /// What a binary COPY stream did not look like.
 #[derive(Debug)]
 pub enum BinaryCopyError {
@@ -102,7 +105,7 @@ impl TidXminReader {
     }
 
     /// Next `((block, offset), xmin)`, or `None` at the end.
-    pub async fn next_row(&mut self) -> Result<Option<((u32, u16), u32)>, BinaryCopyError> {
+    pub async fn next_row(&mut self) -> Result<Option<TidXmin>, BinaryCopyError> {
         use bytes::Buf;
         if !self.header_done {
             if !self.fill(19).await? {

@@ -919,7 +919,7 @@ async fn fast_candidates(
     let (so, sn) = tokio::try_join!(old.copy_out(sql.as_str()), new.copy_out(sql.as_str()))
         .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
     let (mut a, mut b) = (copy::TidXminReader::new(so), copy::TidXminReader::new(sn));
-    let read = |r: Result<Option<((u32, u16), u32)>, copy::BinaryCopyError>, dsn: &Dsn| match r {
+    let read = |r: Result<Option<copy::TidXmin>, copy::BinaryCopyError>, dsn: &Dsn| match r {
         Ok(v) => Ok(v),
         Err(copy::BinaryCopyError::Pg(e)) => Err(SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e))),
         Err(copy::BinaryCopyError::Format(m)) => {
