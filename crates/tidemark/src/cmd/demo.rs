@@ -1,6 +1,14 @@
-//! `tidemark demo`: a throwaway PostgreSQL, the DBSync seed's Users/Restaurant/Visit schema, a mixed
-//! workload (inserts, updates, deletes, a primary-key change, an unchanged TOAST column), streamed to
-//! `./tidemark-demo/` as Debezium events, then a summary read back from the files.
+//! `tidemark demo`: the whole story on a throwaway PostgreSQL.
+//!
+//! 1. Stream: the DBSync seed's Users/Restaurant/Visit schema and a mixed workload (inserts, updates,
+//!    deletes, a primary-key change, an unchanged TOAST column) streamed to `./tidemark-demo/`.
+//! 2. Lose the slot: it is dropped (as `max_slot_wal_keep_size` would invalidate it); a copy of the
+//!    database is taken at that moment (PITR1) and writes go on that nobody captures.
+//! 3. Slot back: a copy is taken (PITR2), a new slot streams what follows.
+//! 4. Recover: `diff` PITR1 → PITR2 writes the missed changes into the same folder.
+//!
+//! The copies are `CREATE DATABASE … TEMPLATE` block copies, which behave like two point-in-time
+//! restores of one cluster (unchanged rows keep their ctid and xmin), so the diff takes its fast path.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,35 +109,38 @@ fn workload(users: u32) -> Vec<String> {
     w
 }
 
-pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
-    prepare_dir(&a.dir)?;
-    println!("Starting a throwaway PostgreSQL ...");
-    let pg = tokio::task::spawn_blocking(Cluster::start).await??;
-    println!("  PostgreSQL on 127.0.0.1:{} (data in a temporary directory, removed at exit)", pg.port());
-    pg.psql("postgres", SCHEMA)?;
-
-    let dsn = Dsn::parse(&pg.dsn("postgres"))?;
-    let mut opts = StreamOptions::new(dsn, "tidemark_demo", "tidemark_demo");
+fn stream_options(pg: &Cluster) -> anyhow::Result<StreamOptions> {
+    let mut opts = StreamOptions::new(Dsn::parse(&pg.dsn("shop"))?, "tidemark_demo", "tidemark_demo");
     opts.tables = vec!["public.users".into(), "public.restaurant".into(), "public.visit".into()];
     opts.heartbeat_interval = Duration::from_millis(500);
     opts.flush_interval = Duration::from_millis(200);
     opts.encoder.topic_prefix = "demo".into();
-    let sink = tidemark_sinks::build(&format!("file:{}", a.dir.display()), &Default::default())?;
+    Ok(opts)
+}
+
+pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    prepare_dir(&a.dir)?;
+    let sink_uri = format!("file:{}", a.dir.display());
+    println!("Starting a throwaway PostgreSQL ...");
+    let pg = tokio::task::spawn_blocking(Cluster::start).await??;
+    println!("  PostgreSQL on 127.0.0.1:{} (data in a temporary directory, removed at exit)", pg.port());
+    pg.psql("postgres", "CREATE DATABASE shop")?;
+    pg.psql("shop", SCHEMA)?;
+
+    // 1. Stream.
+    let opts = stream_options(&pg)?;
+    let sink = tidemark_sinks::build(&sink_uri, &Default::default())?;
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let m = metrics.clone();
     // Create the publication and slot first so the workload below is captured from its first row.
-    let catalog = tidemark_sources::stream::prepare(&opts).await?;
-    drop(catalog);
-    let stream = tokio::spawn(tidemark_sources::stream::run(opts, sink, stop_rx, m));
-
-    println!("Writing a mixed workload ({} users) ...", a.users);
+    drop(tidemark_sources::stream::prepare(&opts).await?);
+    let stream = tokio::spawn(tidemark_sources::stream::run(opts, sink, stop_rx, metrics.clone()));
+    println!("1. Streaming a mixed workload ({} users) to {}/ ...", a.users, a.dir.display());
     for sql in workload(a.users) {
-        pg.psql("postgres", &sql)?;
+        pg.psql("shop", &sql)?;
     }
-    let marker =
-        pg.psql("postgres", "SELECT pg_logical_emit_message(false, 'tidemark.heartbeat', '')::text")?;
+    let marker = pg.psql("shop", "SELECT pg_logical_emit_message(false, 'tidemark.heartbeat', '')::text")?;
     let target = parse_lsn(marker.trim()).context("bad LSN from server")?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while metrics.confirmed_lsn.load(Ordering::Relaxed) < target {
@@ -140,25 +151,97 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     let summary = stream.await??;
-    let slot = pg.psql(
-        "postgres",
-        "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'tidemark_demo'",
-    )?;
-
-    println!();
-    println!("Streamed {} row events as Debezium records into {}/", summary.events, a.dir.display());
-    print_summary(&a.dir)?;
-    println!();
     println!(
-        "Slot tidemark_demo confirmed up to {slot} (everything up to {} is durable in the files).",
+        "   {} row events streamed; the slot confirmed up to {} (everything before it is durable in the files)",
+        summary.events,
         fmt_lsn(summary.confirmed_lsn)
     );
+
+    // 2. The slot is lost; PITR1; writes nobody captures.
+    println!("2. The slot is lost (dropped, as max_slot_wal_keep_size would invalidate it); PITR1 is taken; writes go on ...");
+    pg.psql("shop", "SELECT pg_drop_replication_slot('tidemark_demo')")?;
+    copy_database(&pg, "shop", "shop_pitr1").await?;
+    for sql in [
+        "UPDATE Users SET homepage = 'https://gap.example/' || id WHERE id % 7 = 0",
+        "DELETE FROM Visit WHERE user_id % 9 = 0",
+        "INSERT INTO Restaurant SELECT 'gap' || g, 'Opened during the gap ' || g, NULL, NULL, 3, NULL FROM generate_series(1, 20) g",
+    ] {
+        pg.psql("shop", sql)?;
+    }
+
+    // 3. The slot is back; PITR2; a new slot streams what follows.
+    println!("3. The slot is back: PITR2 is taken and a new slot streams what follows ...");
+    copy_database(&pg, "shop", "shop_pitr2").await?;
+    let mut opts2 = stream_options(&pg)?;
+    drop(tidemark_sources::stream::prepare(&opts2).await?);
+    pg.psql("shop", "UPDATE Restaurant SET rating = 4 WHERE id = 'gap1'")?;
+    let end = pg.psql("shop", "SELECT pg_current_wal_insert_lsn()::text")?;
+    opts2.until_lsn = Some(parse_lsn(end.trim()).context("bad LSN from server")?);
+    let sink2 = tidemark_sinks::build(&sink_uri, &Default::default())?;
+    let (_keep, rx2) = tokio::sync::watch::channel(false);
+    let after = tidemark_sources::stream::run(opts2, sink2, rx2, Arc::new(Metrics::default())).await?;
+    println!("   {} row event(s) streamed after the slot came back", after.events);
+
+    // 4. Recover the gap.
+    println!("4. Recovering the gap: tidemark diff PITR1 -> PITR2, into the same folder ...");
+    let encoder = tidemark_debezium::EncoderConfig {
+        topic_prefix: "demo".into(),
+        database: "shop".into(),
+        ..Default::default()
+    };
+    let diff_opts = tidemark_sources::diff::DiffOptions {
+        old: Dsn::parse(&pg.dsn("shop_pitr1"))?,
+        new: Dsn::parse(&pg.dsn("shop_pitr2"))?,
+        publications: vec![],
+        tables: vec!["public.users".into(), "public.restaurant".into(), "public.visit".into()],
+        exclude: vec![],
+        jobs: 2,
+        event_time_us: None,
+        verify: false,
+        encoder: encoder.clone(),
+        method: Default::default(),
+    };
+    let enc = tidemark_debezium::Encoder::new(encoder);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(1024);
+    let diff = tokio::spawn(tidemark_sources::diff::run(diff_opts, Some(tx), Arc::new(Default::default())));
+    let mut records = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        enc.encode_change(&ev.plan, &ev.event, ev.event.source.ts_us, &mut records)?;
+    }
+    let report = diff.await??;
+    let mut sink3 = tidemark_sinks::build(&sink_uri, &Default::default())?;
+    sink3.send(&records).await?;
+    sink3.close().await?;
+    for t in &report.tables {
+        println!(
+            "   {:<18} {:>4} created {:>4} updated {:>4} deleted   {}",
+            t.table, t.created, t.updated, t.deleted, t.method
+        );
+    }
+
+    println!();
+    println!("Every change is now in {}/ (diff events carry source.lsn = null):", a.dir.display());
+    print_summary(&a.dir)?;
+    println!();
     println!(
         "Done in {:.1}s. Try: head -n1 {}/demo.public.restaurant-000001.jsonl | jq .value.payload",
         started.elapsed().as_secs_f64(),
         a.dir.display()
     );
     Ok(())
+}
+
+/// `CREATE DATABASE copy TEMPLATE source`, retried while the stream's connections wind down.
+async fn copy_database(pg: &Cluster, source: &str, copy: &str) -> anyhow::Result<()> {
+    let mut last = None;
+    for _ in 0..50 {
+        match pg.psql("postgres", &format!("CREATE DATABASE {copy} TEMPLATE {source}")) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow::anyhow!("could not copy {source}: {}", last.map(|e| e.to_string()).unwrap_or_default()))
 }
 
 fn print_summary(dir: &Path) -> anyhow::Result<()> {
@@ -188,16 +271,28 @@ fn print_summary(dir: &Path) -> anyhow::Result<()> {
             {
                 sample = Some(payload.clone());
             }
+            if !v["value"].is_null() && payload["source"]["lsn"].is_null() && op != "m" {
+                *counts.entry(topic.clone()).or_default().entry("diff".into()).or_default() += 1;
+            }
             *counts.entry(topic).or_default().entry(op).or_default() += 1;
         }
     }
     println!(
-        "  {:<26} {:>7} {:>7} {:>7} {:>9} {:>5}",
-        "topic", "create", "update", "delete", "tombstone", "msg"
+        "  {:<26} {:>7} {:>7} {:>7} {:>9} {:>5} {:>10}",
+        "topic", "create", "update", "delete", "tombstone", "msg", "from diff"
     );
     for (t, c) in &counts {
         let g = |k: &str| c.get(k).copied().unwrap_or(0);
-        println!("  {:<26} {:>7} {:>7} {:>7} {:>9} {:>5}", t, g("c"), g("u"), g("d"), g("tombstone"), g("m"));
+        println!(
+            "  {:<26} {:>7} {:>7} {:>7} {:>9} {:>5} {:>10}",
+            t,
+            g("c"),
+            g("u"),
+            g("d"),
+            g("tombstone"),
+            g("m"),
+            g("diff")
+        );
     }
     if let Some(s) = sample {
         let after = &s["after"];
