@@ -240,21 +240,42 @@ async fn execute(
 fn spawn_progress(p: Arc<DiffProgress>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let interactive = std::io::stderr().is_terminal();
-        let mut tick = tokio::time::interval(Duration::from_millis(if interactive { 250 } else { 10_000 }));
+        let bar = if interactive {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] tables {pos}/{len} {wide_bar} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            Some(b)
+        } else {
+            None
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(if interactive { 200 } else { 10_000 }));
         tick.tick().await;
+        let mut last = (std::time::Instant::now(), 0u64);
         loop {
             tick.tick().await;
+            let rows = p.rows.load(Ordering::Relaxed);
+            let rate = (rows - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+            last = (std::time::Instant::now(), rows);
             let msg = format!(
-                "compared {} rows, {} differences, {}/{} tables done",
-                p.rows.load(Ordering::Relaxed),
-                p.changes.load(Ordering::Relaxed),
-                p.tables_done.load(Ordering::Relaxed),
-                p.tables_total.load(Ordering::Relaxed)
+                "{rows} rows compared ({:.0}/s), {} differences",
+                rate,
+                p.changes.load(Ordering::Relaxed)
             );
-            if interactive {
-                eprint!("\r\x1b[2K{msg}");
-            } else {
-                tracing::info!("{msg}");
+            match &bar {
+                Some(b) => {
+                    b.set_length(p.tables_total.load(Ordering::Relaxed));
+                    b.set_position(p.tables_done.load(Ordering::Relaxed));
+                    b.set_message(msg);
+                }
+                None => tracing::info!(
+                    "{msg}; {}/{} tables done",
+                    p.tables_done.load(Ordering::Relaxed),
+                    p.tables_total.load(Ordering::Relaxed)
+                ),
             }
         }
     })
@@ -262,6 +283,7 @@ fn spawn_progress(p: Arc<DiffProgress>) -> tokio::task::JoinHandle<()> {
 
 fn print_report(r: &DiffReport, verify: bool) {
     if std::io::stderr().is_terminal() {
+        // Clear the progress bar's line.
         eprint!("\r\x1b[2K");
     }
     eprintln!(
