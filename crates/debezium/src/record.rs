@@ -265,6 +265,11 @@ impl Encoder {
         out: &mut Vec<Record>,
     ) -> Result<(), EncodeError> {
         let topic = plan.topic.clone();
+        let origin = Some(tidemark_model::RecordOrigin {
+            lsn: ev.source.lsn.map(|l| l.0),
+            tx_id: ev.source.tx_id,
+            table: plan.table.clone(),
+        });
         match ev.kind {
             ChangeKind::Insert | ChangeKind::Read => {
                 if ev.kind == ChangeKind::Insert && self.skipped(Op::Create) {
@@ -289,6 +294,7 @@ impl Encoder {
                     headers: Vec::new(),
                     kind: RecordKind::Change,
                     op: ev.kind.op(),
+                    origin: origin.clone(),
                 });
             }
             ChangeKind::Update => {
@@ -321,6 +327,7 @@ impl Encoder {
                                 headers,
                                 kind: RecordKind::Change,
                                 op: "d",
+                                origin: origin.clone(),
                             });
                             if self.cfg.tombstones_on_delete {
                                 out.push(Record {
@@ -330,6 +337,7 @@ impl Encoder {
                                     headers: Vec::new(),
                                     kind: RecordKind::Tombstone,
                                     op: "",
+                                    origin: origin.clone(),
                                 });
                             }
                         }
@@ -363,6 +371,7 @@ impl Encoder {
                                 headers,
                                 kind: RecordKind::Change,
                                 op: "c",
+                                origin: origin.clone(),
                             });
                         }
                         return Ok(());
@@ -387,6 +396,7 @@ impl Encoder {
                     headers: Vec::new(),
                     kind: RecordKind::Change,
                     op: "u",
+                    origin: origin.clone(),
                 });
             }
             ChangeKind::Delete => {
@@ -407,6 +417,7 @@ impl Encoder {
                     headers: Vec::new(),
                     kind: RecordKind::Change,
                     op: "d",
+                    origin: origin.clone(),
                 });
                 if self.cfg.tombstones_on_delete {
                     out.push(Record {
@@ -416,6 +427,7 @@ impl Encoder {
                         headers: Vec::new(),
                         kind: RecordKind::Tombstone,
                         op: "",
+                        origin: origin.clone(),
                     });
                 }
             }
@@ -437,6 +449,7 @@ impl Encoder {
                     headers: Vec::new(),
                     kind: RecordKind::Change,
                     op: "t",
+                    origin: origin.clone(),
                 });
             }
         }
@@ -495,6 +508,7 @@ impl Encoder {
             headers: Vec::new(),
             kind: RecordKind::Message,
             op: "m",
+            origin: None,
         }
     }
 
@@ -550,6 +564,7 @@ impl Encoder {
             headers: Vec::new(),
             kind: RecordKind::Transaction,
             op: "",
+            origin: None,
         }
     }
 }

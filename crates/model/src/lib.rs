@@ -16,6 +16,6 @@ mod row;
 mod schema;
 
 pub use lsn::{Lsn, ParseLsnError};
-pub use record::{Record, RecordKind};
+pub use record::{Record, RecordKind, RecordOrigin};
 pub use row::{ChangeEvent, ChangeKind, Datum, Row, SourceInfo, TxInfo};
 pub use schema::{quote_ident, Column, ReplicaIdentity, SchemaRef, TableId, TableSchema};

@@ -30,4 +30,18 @@ pub struct Record {
     pub kind: RecordKind,
     /// Op code for counters (`c`, `u`, ...; empty for non-change records).
     pub op: &'static str,
+    /// Where the record came from (LSN, transaction, table), for sinks that add dedup or routing
+    /// headers. `None` for records without a table (transaction metadata, messages).
+    pub origin: Option<RecordOrigin>,
+}
+
+/// Provenance of a record, shared cheaply.
+#[derive(Clone, Debug)]
+pub struct RecordOrigin {
+    /// `source.lsn` of the change (`None` for diff-derived events).
+    pub lsn: Option<u64>,
+    /// `source.txId`.
+    pub tx_id: Option<u32>,
+    /// The table.
+    pub table: Arc<crate::TableSchema>,
 }

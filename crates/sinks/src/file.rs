@@ -208,6 +208,7 @@ mod tests {
             headers: vec![],
             kind: RecordKind::Change,
             op: "c",
+            origin: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! destination is usable, so misconfiguration fails before any data moves) and its tests.
 
 pub mod file;
+pub mod kafka;
 pub mod stdout;
 
 use async_trait::async_trait;
@@ -80,25 +81,57 @@ pub fn build(uri: &str, options: &SinkOptions) -> Result<Box<dyn Sink>, SinkErro
         }
         return Ok(Box::new(file::FileSink::open(path, options.file_rotate_bytes)?));
     }
+    if let Some(rest) = u.strip_prefix("kafka://") {
+        let mut k = options.kafka.clone();
+        k.brokers = rest.trim_end_matches('/').to_string();
+        k.label = format!("kafka://{}", k.brokers);
+        return Ok(Box::new(kafka::KafkaSink::new(k)?));
+    }
+    if u == "eventhubs" || u == "eventhubs:" {
+        let cs = options.eventhubs_connection_string.as_deref().ok_or_else(|| SinkError::Config {
+            uri: uri.into(),
+            reason: "no connection string: set eventhubs.connection.string or TIDEMARK_EVENTHUBS_CONNECTION_STRING".into(),
+        })?;
+        let parsed = kafka::eventhubs::ConnectionString::parse(cs)?;
+        return Ok(Box::new(kafka::KafkaSink::new(parsed.kafka_options(options.kafka.clone()))?));
+    }
     let scheme = u.split(':').next().unwrap_or(u);
     Err(SinkError::Config {
         uri: uri.into(),
         reason: format!(
-            "unknown sink type {scheme:?}; available: stdout, file:<directory> (JSON lines, one file per topic)"
+            "unknown sink type {scheme:?}; available: stdout, file:<directory> (JSON lines, one file per topic), \
+             kafka://host:9092[,host:9092], eventhubs"
         ),
     })
 }
 
 /// Options shared by sink constructors.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SinkOptions {
     /// File sink: rotate a topic's file once it reaches this many bytes.
     pub file_rotate_bytes: u64,
+    /// Kafka / Event Hubs producer settings (brokers come from the URI or the connection string).
+    pub kafka: kafka::KafkaOptions,
+    /// Event Hubs namespace connection string (a secret).
+    pub eventhubs_connection_string: Option<String>,
+}
+
+impl std::fmt::Debug for SinkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkOptions")
+            .field("file_rotate_bytes", &self.file_rotate_bytes)
+            .field("kafka", &self.kafka)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SinkOptions {
     fn default() -> Self {
-        SinkOptions { file_rotate_bytes: 256 * 1024 * 1024 }
+        SinkOptions {
+            file_rotate_bytes: 256 * 1024 * 1024,
+            kafka: Default::default(),
+            eventhubs_connection_string: None,
+        }
     }
 }
 

@@ -116,6 +116,30 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
     ("emit.messages", "true", "emit logical decoding messages (pg_logical_emit_message) as op m events"),
     ("spill.dir", "", "directory for spilled streamed transactions (default: system temp dir)"),
     ("file.rotate.bytes", "268435456", "file sink: start a new file per topic after this many bytes"),
+    (
+        "kafka.topic",
+        "",
+        "kafka/eventhubs: send every record to this one topic (default: <prefix>.<schema>.<table>)",
+    ),
+    ("kafka.topic.regex", "", "kafka: rename topics matching this regex (Debezium topic routing)"),
+    ("kafka.topic.replacement", "", "kafka: replacement for kafka.topic.regex ($1 for groups)"),
+    ("kafka.topic.create", "true", "kafka: create missing topics through the admin API"),
+    ("kafka.topic.partitions", "1", "kafka: partitions of created topics"),
+    ("kafka.topic.replication.factor", "1", "kafka: replication factor of created topics"),
+    ("kafka.compression", "none", "kafka: none | gzip | snappy | lz4 | zstd"),
+    ("kafka.linger.ms", "5", "kafka: batching delay"),
+    ("kafka.message.max.bytes", "1000000", "kafka: largest record; larger ones follow kafka.oversize.policy"),
+    ("kafka.oversize.policy", "fail", "kafka: fail | skip (with a warning) for records over the limit"),
+    (
+        "kafka.delivery.timeout.ms",
+        "0",
+        "kafka: give up on a delivery after this long; 0 = wait for the broker forever",
+    ),
+    (
+        "eventhubs.connection.string",
+        "",
+        "Azure Event Hubs namespace connection string (or TIDEMARK_EVENTHUBS_CONNECTION_STRING)",
+    ),
     ("retry.max.attempts", "0", "consecutive reconnect attempts before giving up; 0 = keep trying"),
     ("database.hostname", "", "Debezium-style source host (used when source is unset)"),
     ("database.port", "5432", "Debezium-style source port"),
@@ -204,9 +228,62 @@ impl Config {
     }
 
     /// Where a value came from.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn origin(&self, key: &str) -> Option<Origin> {
         self.values.get(key).map(|(_, o)| *o)
+    }
+
+    /// Sink settings (`file.*`, `kafka.*`, `eventhubs.*`).
+    pub fn sink_options(&self) -> Result<tidemark_sinks::SinkOptions, ConfigError> {
+        use tidemark_sinks::kafka::{KafkaOptions, OversizePolicy, TopicRouting};
+        let mut k = KafkaOptions {
+            create_topics: self.bool("kafka.topic.create")?,
+            partitions: self.u64("kafka.topic.partitions")?.max(1) as i32,
+            replication_factor: self.u64("kafka.topic.replication.factor")?.max(1) as i32,
+            compression: self
+                .choice(
+                    "kafka.compression",
+                    &[
+                        ("none", "none"),
+                        ("gzip", "gzip"),
+                        ("snappy", "snappy"),
+                        ("lz4", "lz4"),
+                        ("zstd", "zstd"),
+                    ],
+                )?
+                .to_string(),
+            linger_ms: self.u64("kafka.linger.ms")?,
+            max_message_bytes: self.u64("kafka.message.max.bytes")? as usize,
+            oversize: self.choice(
+                "kafka.oversize.policy",
+                &[("fail", OversizePolicy::Fail), ("skip", OversizePolicy::Skip)],
+            )?,
+            delivery_timeout_ms: self.u64("kafka.delivery.timeout.ms")?,
+            ..KafkaOptions::default()
+        };
+        if let Some(t) = self.get("kafka.topic") {
+            k.routing = TopicRouting::Single(t.to_string());
+            k.table_headers = true;
+        } else if let Some(r) = self.get("kafka.topic.regex") {
+            let pattern = regex::Regex::new(&format!("^(?:{r})$")).map_err(|e| ConfigError::Value {
+                key: "kafka.topic.regex".into(),
+                value: r.into(),
+                expected: format!("a regular expression ({e})"),
+            })?;
+            k.routing = TopicRouting::Regex {
+                pattern,
+                replacement: self.get("kafka.topic.replacement").unwrap_or("$0").to_string(),
+            };
+        }
+        for (key, (v, _)) in &self.values {
+            if let Some(name) = key.strip_prefix("kafka.property.") {
+                k.properties.push((name.to_string(), v.clone()));
+            }
+        }
+        Ok(tidemark_sinks::SinkOptions {
+            file_rotate_bytes: self.u64("file.rotate.bytes")?,
+            kafka: k,
+            eventhubs_connection_string: self.get("eventhubs.connection.string").map(str::to_string),
+        })
     }
 
     /// Keys that are not known properties (to warn about).
@@ -358,6 +435,12 @@ impl Config {
         if let Some(s) = self.get("message.key.columns") {
             e.message_key_columns =
                 EncoderConfig::parse_message_key_columns(s).map_err(|r| v("message.key.columns", r))?;
+        }
+        // Event Hubs has no log compaction, so tombstones are useless there: off unless asked for.
+        if self.get("sink") == Some("eventhubs")
+            && self.origin("tombstones.on.delete") == Some(Origin::Default)
+        {
+            e.tombstones_on_delete = false;
         }
         if self.get("topic.prefix").is_some_and(|p| p.contains(['/', ' '])) {
             return Err(v("topic.prefix", "letters, digits, '.', '_' and '-' only".into()));

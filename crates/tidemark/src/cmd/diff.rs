@@ -189,7 +189,7 @@ async fn execute(
     let report = if verify {
         tidemark_sources::diff::run(opts, None, progress.clone()).await
     } else {
-        let sink_opts = tidemark_sinks::SinkOptions { file_rotate_bytes: c.u64("file.rotate.bytes")? };
+        let sink_opts = c.sink_options()?;
         let mut sink = tidemark_sinks::build(c.get("sink").unwrap_or("stdout"), &sink_opts)?;
         let encoder = tidemark_debezium::Encoder::new(opts.encoder.clone());
         let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);

@@ -146,7 +146,7 @@ pub async fn run(a: StreamArgs) -> anyhow::Result<()> {
         ],
     )?;
     let mut opts = options(&c)?;
-    let sink_opts = tidemark_sinks::SinkOptions { file_rotate_bytes: c.u64("file.rotate.bytes")? };
+    let sink_opts = c.sink_options()?;
     let sink_uri = c.get("sink").unwrap_or("stdout").to_string();
     let sink = tidemark_sinks::build(&sink_uri, &sink_opts)?;
     if let Some(u) = &a.until_lsn {
