@@ -19,32 +19,12 @@ ROWS=${ROWS:-1000000}
 JOBS=${JOBS:-2}
 cargo build --release -q
 BIN=$PWD/target/release/tidemark
-PGBIN=${TIDEMARK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 command -v reladiff >/dev/null || pip install -q reladiff psycopg2-binary
-WORK=$(mktemp -d /tmp/tidemark-diffbench.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres: "$WORK"
-cleanup() { as_pg "$PGBIN/pg_ctl" -D "$WORK/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-as_pg "$PGBIN/initdb" -D "$WORK/data" -U postgres --auth=trust --no-sync >/dev/null
-cat >> "$WORK/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$WORK'
-shared_buffers = 2GB
+source bench/lib.sh
+start_cluster "shared_buffers = 2GB
 work_mem = 256MB
-max_wal_size = 16GB
-checkpoint_timeout = 1h
-synchronous_commit = off
-fsync = off
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" start -w >/dev/null
-DSN="postgres://postgres@127.0.0.1:$PORT"
-psql_() { local db=$1; shift; "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DSN/$db?sslmode=disable" "$@"; }
-now() { date +%s.%N; }
-secs() { echo "$2 - $1" | bc -l; }
-
+fsync = off"
+DSN="$BASE_DSN"
 psql_ postgres -c "CREATE DATABASE old_db"
 psql_ old_db -c "CREATE TABLE bench (id bigint PRIMARY KEY, a int, t text, ts timestamptz, n numeric(12,2), f float8);
   INSERT INTO bench SELECT g, g % 1000, md5(g::text) || 'xxxx', '2024-01-01'::timestamptz + g * interval '1 second', g / 7.0, g / 3.0

@@ -15,31 +15,13 @@ ROWS=${ROWS:-1000000}
 TXS=${TXS:-100}
 cargo build --release -q
 BIN=$PWD/target/release/tidemark
-PGBIN=${TIDEMARK_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-WORK=$(mktemp -d /tmp/tidemark-bench.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres: "$WORK"
-cleanup() { as_pg "$PGBIN/pg_ctl" -D "$WORK/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-as_pg "$PGBIN/initdb" -D "$WORK/data" -U postgres --auth=trust --no-sync >/dev/null
-cat >> "$WORK/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$WORK'
-wal_level = logical
+source bench/lib.sh
+start_cluster "wal_level = logical
 shared_buffers = 1GB
-max_wal_size = 16GB
-checkpoint_timeout = 1h
-synchronous_commit = off
 max_replication_slots = 10
-max_wal_senders = 10
-CONF
-as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" start -w >/dev/null
-DSN="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable"
-psql_() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DSN" "$@"; }
-psql_ -c "CREATE TABLE bench (id bigint PRIMARY KEY, payload text); CREATE PUBLICATION bench_pub FOR TABLE bench;"
-now() { date +%s.%N; }
+max_wal_senders = 10"
+DSN="$BASE_DSN/postgres?sslmode=disable"
+psql_ postgres -c "CREATE TABLE bench (id bigint PRIMARY KEY, payload text); CREATE PUBLICATION bench_pub FOR TABLE bench;"
 
 peak_rss_of() { # command... ; prints "seconds peak_kb"
   local t0 t1 out
@@ -53,15 +35,15 @@ peak_rss_of() { # command... ; prints "seconds peak_kb"
 
 run_case() { # name load-sql-file
   local name=$1 load=$2
-  psql_ -c "TRUNCATE bench" >/dev/null
-  psql_ -c "SELECT pg_create_logical_replication_slot('b_recv', 'pgoutput')" >/dev/null
-  psql_ -c "SELECT pg_create_logical_replication_slot('b_recv2', 'pgoutput')" >/dev/null
-  psql_ -c "SELECT pg_create_logical_replication_slot('b_tm', 'pgoutput')" >/dev/null
-  psql_ -c "SELECT pg_create_logical_replication_slot('b_tm_schema', 'pgoutput')" >/dev/null
-  psql_ -f "$load" >/dev/null
+  psql_ postgres -c "TRUNCATE bench" >/dev/null
+  psql_ postgres -c "SELECT pg_create_logical_replication_slot('b_recv', 'pgoutput')" >/dev/null
+  psql_ postgres -c "SELECT pg_create_logical_replication_slot('b_recv2', 'pgoutput')" >/dev/null
+  psql_ postgres -c "SELECT pg_create_logical_replication_slot('b_tm', 'pgoutput')" >/dev/null
+  psql_ postgres -c "SELECT pg_create_logical_replication_slot('b_tm_schema', 'pgoutput')" >/dev/null
+  psql_ postgres -f "$load" >/dev/null
   local end
-  end=$(psql_ -c "SELECT pg_current_wal_insert_lsn()")
-  psql_ -c "CHECKPOINT" >/dev/null
+  end=$(psql_ postgres -c "SELECT pg_current_wal_insert_lsn()")
+  psql_ postgres -c "CHECKPOINT" >/dev/null
   read -r t_recv rss_recv cpu_recv < <(peak_rss_of "$PGBIN/pg_recvlogical" -d "$DSN" --slot b_recv --start -E "$end" --no-loop \
       -o proto_version=1 -o publication_names=bench_pub -f /dev/null)
   rm -rf "$WORK/tm" "$WORK/tm_schema"
@@ -84,7 +66,7 @@ run_case() { # name load-sql-file
   printf '%-26s %-38s %10.0f ev/s  %6.2fs  %5d MB RSS  %4s CPU\n' "$name" "pg_recvlogical >/dev/null (best of 2)" "$(echo "$ROWS / $t_recv" | bc -l)" "$t_recv" $((rss_recv/1024)) "$cpu_recv"
   printf '%-26s %-38s %10.0f ev/s  %6.2fs  %5d MB RSS  %4s CPU  %.2fx limit, %d MB out\n' "$name" "tidemark file sink, schemas off" "$(echo "$ROWS / $t_tm" | bc -l)" "$t_tm" $((rss_tm/1024)) "$cpu_tm" "$(echo "$t_recv / $t_tm" | bc -l)" $((bytes_tm/1048576))
   printf '%-26s %-38s %10.0f ev/s  %6.2fs  %5d MB RSS  %4s CPU  %.2fx limit, %d MB out\n' "$name" "tidemark file sink, schemas on" "$(echo "$ROWS / $t_tms" | bc -l)" "$t_tms" $((rss_tms/1024)) "$cpu_tms" "$(echo "$t_recv / $t_tms" | bc -l)" $((bytes_tms/1048576))
-  for s in b_recv b_recv2 b_tm b_tm_schema; do psql_ -c "SELECT pg_drop_replication_slot('$s')" >/dev/null; done
+  for s in b_recv b_recv2 b_tm b_tm_schema; do psql_ postgres -c "SELECT pg_drop_replication_slot('$s')" >/dev/null; done
   rm -rf "$WORK/tm" "$WORK/tm_schema" "$WORK/recv.out" "$WORK/recv2.out"
 }
 

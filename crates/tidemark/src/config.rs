@@ -501,6 +501,31 @@ mod tests {
     }
 
     #[test]
+    fn kafka_and_eventhubs_options() {
+        let mut c = Config::defaults();
+        c.set_flag("sink", "eventhubs");
+        assert!(!c.encoder().unwrap().tombstones_on_delete, "Event Hubs: tombstones off by default");
+        c.set_flag("tombstones.on.delete", "true");
+        assert!(c.encoder().unwrap().tombstones_on_delete, "unless asked for");
+        let mut c = Config::defaults();
+        assert!(c.encoder().unwrap().tombstones_on_delete);
+        c.set_flag("kafka.topic.regex", "tidemark\\.public\\.(.*)");
+        c.set_flag("kafka.topic.replacement", "cdc.$1");
+        c.set_flag("kafka.property.socket.timeout.ms", "30000");
+        c.set_flag("kafka.compression", "zstd");
+        let o = c.sink_options().unwrap();
+        assert!(
+            matches!(&o.kafka.routing, tidemark_sinks::kafka::TopicRouting::Regex { pattern, replacement }
+            if pattern.replace("tidemark.public.orders", replacement.as_str()) == "cdc.orders")
+        );
+        assert_eq!(o.kafka.properties, vec![("socket.timeout.ms".to_string(), "30000".to_string())]);
+        assert_eq!(o.kafka.compression, "zstd");
+        assert!(c.unknown_keys().is_empty());
+        c.set_flag("kafka.compression", "brotli");
+        assert!(c.sink_options().unwrap_err().to_string().contains("none, gzip, snappy, lz4, zstd"));
+    }
+
+    #[test]
     fn debezium_database_properties_build_a_dsn() {
         let mut c = Config::defaults();
         c.set_flag("database.hostname", "db");

@@ -7,6 +7,10 @@ use tidemark_sinks::{Sink, SinkError};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+/// When the pipeline goes idle with records pending, make them durable at once — but not more often
+/// than this, so a stream of tiny transactions does not turn into an fsync per transaction.
+const IDLE_FLUSH_MIN: Duration = Duration::from_millis(50);
+
 /// Records plus an optional position every earlier event is covered by.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
@@ -24,6 +28,7 @@ pub(crate) async fn run(
     let mut dirty = false;
     let mut pending: Option<u64> = None;
     let mut deadline = Instant::now();
+    let mut last_flush = Instant::now();
     let res: Result<(), SinkError> = async {
         loop {
             let item = if dirty {
@@ -31,6 +36,7 @@ pub(crate) async fn run(
                     item = rx.recv() => item,
                     _ = tokio::time::sleep_until(deadline) => {
                         flush(&mut *sink, &mut dirty, &mut pending, &durable).await?;
+                        last_flush = Instant::now();
                         continue;
                     }
                 }
@@ -60,7 +66,14 @@ pub(crate) async fn run(
                 }
             }
             if dirty && rx.is_empty() {
-                sink.drain().await?;
+                // Idle: nothing more to batch with, so confirm soon rather than at the interval.
+                if last_flush.elapsed() >= IDLE_FLUSH_MIN {
+                    flush(&mut *sink, &mut dirty, &mut pending, &durable).await?;
+                    last_flush = Instant::now();
+                } else {
+                    sink.drain().await?;
+                    deadline = deadline.min(last_flush + IDLE_FLUSH_MIN);
+                }
             }
         }
     }
