@@ -10,6 +10,7 @@
 #      and into the file sink (schemas off, as most Kafka deployments run them);
 #   2. latency: tidemark streaming while a procedure commits 50-row transactions every 10 ms; a consumer
 #      (examples/latency_consumer.rs) records receive time − commit time (source.ts_ms) per event.
+# The mock broker does not implement CreateTopics, so topic creation is off (it auto-creates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-1000000}
@@ -39,7 +40,7 @@ psql_ postgres -c "INSERT INTO bench SELECT g, repeat('x', 90) FROM generate_ser
 END=$(psql_ postgres -c "SELECT pg_current_wal_insert_lsn()")
 common=(--source "$DSN" --publication bench_pub --until-lsn "$END" --set value.converter.schemas.enable=false
         --set key.converter.schemas.enable=false --set heartbeat.interval.ms=0 --log warn)
-t0=$(now); "$BIN" stream "${common[@]}" --slot b_kafka --sink "kafka://$BS" --set kafka.linger.ms=20; t_k=$(echo "$(now) - $t0" | bc -l)
+t0=$(now); "$BIN" stream "${common[@]}" --slot b_kafka --sink "kafka://$BS" --set kafka.linger.ms=20 --set kafka.topic.create=false; t_k=$(echo "$(now) - $t0" | bc -l)
 t0=$(now); "$BIN" stream "${common[@]}" --slot b_file --sink "file:$WORK/out"; t_f=$(echo "$(now) - $t0" | bc -l)
 printf '%-46s %10.0f ev/s  %6.2fs\n' "1 tx x $ROWS rows -> Kafka (mock broker)" "$(echo "$ROWS / $t_k" | bc -l)" "$t_k"
 printf '%-46s %10.0f ev/s  %6.2fs\n' "1 tx x $ROWS rows -> file sink" "$(echo "$ROWS / $t_f" | bc -l)" "$t_f"
@@ -49,7 +50,7 @@ psql_ postgres -c "CREATE PROCEDURE load(n int) LANGUAGE plpgsql AS \$\$ BEGIN
             FOR i IN 1..n LOOP INSERT INTO lat (payload) SELECT repeat('y', 90) FROM generate_series(1, 50); COMMIT; PERFORM pg_sleep(0.01); END LOOP;
           END \$\$;"
 "$BIN" stream --source "$DSN" --publication lat_pub --slot b_lat --sink "kafka://$BS" --set value.converter.schemas.enable=false \
-  --set key.converter.schemas.enable=false --set kafka.linger.ms=1 --log warn &
+  --set key.converter.schemas.enable=false --set kafka.linger.ms=1 --set kafka.topic.create=false --log warn &
 TM=$!
 sleep 2
 WANT=$((RATE_TX * 50))
