@@ -98,8 +98,9 @@ fn java_from_exp(e_form: &str) -> String {
     s
 }
 
-/// Append a double as Java prints it; NaN/±Infinity as quoted strings (Jackson's default).
-pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+/// Append a finite-or-special number as Java prints it. `shortest` is Rust's shortest round-trip `{:e}`
+/// form at the value's own precision (f64 for doubles, f32 for floats), which is what Java prints too.
+fn write_java_number(out: &mut Vec<u8>, v: f64, shortest: impl FnOnce() -> String) {
     if v.is_nan() {
         out.extend_from_slice(b"\"NaN\"");
     } else if v.is_infinite() {
@@ -107,21 +108,18 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     } else if v == 0.0 {
         out.extend_from_slice(if v.is_sign_negative() { b"-0.0" } else { b"0.0" });
     } else {
-        out.extend_from_slice(java_from_exp(&format!("{v:e}")).as_bytes());
+        out.extend_from_slice(java_from_exp(&shortest()).as_bytes());
     }
+}
+
+/// Append a double as Java prints it; NaN/±Infinity as quoted strings (Jackson's default).
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    write_java_number(out, v, || format!("{v:e}"));
 }
 
 /// Append a float as Java's `Float.toString` prints it.
 pub fn write_f32(out: &mut Vec<u8>, v: f32) {
-    if v.is_nan() {
-        out.extend_from_slice(b"\"NaN\"");
-    } else if v.is_infinite() {
-        out.extend_from_slice(if v > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" });
-    } else if v == 0.0 {
-        out.extend_from_slice(if v.is_sign_negative() { b"-0.0" } else { b"0.0" });
-    } else {
-        out.extend_from_slice(java_from_exp(&format!("{v:e}")).as_bytes());
-    }
+    write_java_number(out, v as f64, || format!("{v:e}"));
 }
 
 /// Append standard padded Base64 in quotes.
