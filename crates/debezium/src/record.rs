@@ -456,18 +456,32 @@ impl Encoder {
         Ok(())
     }
 
-    /// A logical-decoding message event (`op: m`) on `<prefix>.message`.
-    pub fn encode_message(&self, prefix: &str, content: &[u8], source: &SourceInfo, now_us: i64) -> Record {
-        let mut key = Vec::new();
+    /// A key struct with one string field, wrapped in `{"schema":…,"payload":…}` when key schemas are on.
+    fn string_key(&self, schema: &[u8], field: &[u8], value: &str) -> Vec<u8> {
+        let mut key = Vec::with_capacity(schema.len() + value.len() + 32);
         if self.cfg.key_schemas {
-            key.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,\"field\":\"prefix\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageKey\"},\"payload\":");
+            key.extend_from_slice(b"{\"schema\":");
+            key.extend_from_slice(schema);
+            key.extend_from_slice(b",\"payload\":");
         }
-        key.extend_from_slice(b"{\"prefix\":");
-        write_str(&mut key, prefix);
+        key.extend_from_slice(b"{\"");
+        key.extend_from_slice(field);
+        key.extend_from_slice(b"\":");
+        write_str(&mut key, value);
         key.push(b'}');
         if self.cfg.key_schemas {
             key.push(b'}');
         }
+        key
+    }
+
+    /// A logical-decoding message event (`op: m`) on `<prefix>.message`.
+    pub fn encode_message(&self, prefix: &str, content: &[u8], source: &SourceInfo, now_us: i64) -> Record {
+        let key = self.string_key(
+            b"{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,\"field\":\"prefix\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageKey\"}",
+            b"prefix",
+            prefix,
+        );
         let mut v = Vec::new();
         let binary_schema = match self.cfg.binary {
             crate::BinaryMode::Bytes => "bytes",
@@ -514,16 +528,11 @@ impl Encoder {
 
     /// Transaction BEGIN (`counts` None) or END (`counts` = per-table event counts) on `<prefix>.transaction`.
     pub fn encode_transaction(&self, id: &str, ts_us: i64, counts: Option<&[(String, u64)]>) -> Record {
-        let mut key = Vec::new();
-        if self.cfg.key_schemas {
-            key.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"}],\"optional\":false,\"name\":\"io.debezium.connector.common.TransactionMetadataKey\",\"version\":1},\"payload\":");
-        }
-        key.extend_from_slice(b"{\"id\":");
-        write_str(&mut key, id);
-        key.push(b'}');
-        if self.cfg.key_schemas {
-            key.push(b'}');
-        }
+        let key = self.string_key(
+            b"{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"id\"}],\"optional\":false,\"name\":\"io.debezium.connector.common.TransactionMetadataKey\",\"version\":1}",
+            b"id",
+            id,
+        );
         let mut v = Vec::new();
         if self.cfg.value_schemas {
             v.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"status\"},{\"type\":\"string\",\"optional\":false,\"field\":\"id\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"event_count\"},{\"type\":\"array\",\"items\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"data_collection\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"event_count\"}],\"optional\":true,\"name\":\"event.collection\",\"version\":1},\"optional\":true,\"field\":\"data_collections\"},{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"}],\"optional\":false,\"name\":\"io.debezium.connector.common.TransactionMetadataValue\",\"version\":1},\"payload\":");

@@ -112,6 +112,15 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// What has been done so far, as a summary.
+    pub fn summary(&self) -> StreamSummary {
+        StreamSummary {
+            confirmed_lsn: self.confirmed_lsn.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+        }
+    }
+
     /// Count an op code.
     pub fn count_op(&self, op: &str) {
         let i = match op {
@@ -181,11 +190,7 @@ pub async fn run(
                 tracing::warn!(error = %e, attempt = failures, "connection to the source failed; retrying in {delay:?}");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => break Ok(StreamSummary {
-                        confirmed_lsn: metrics.confirmed_lsn.load(Ordering::Relaxed),
-                        events: metrics.events.load(Ordering::Relaxed),
-                        records: metrics.records.load(Ordering::Relaxed),
-                    }),
+                    _ = shutdown.changed() => break Ok(metrics.summary()),
                 }
             }
             Err(e) => break Err(e),

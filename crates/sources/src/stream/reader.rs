@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tidemark_debezium::{Encoder, TablePlan, TypeRegistry};
 use tidemark_model::{
-    ChangeEvent, ChangeKind, Column, Datum, Lsn, ReplicaIdentity, Row, SourceInfo, TableId, TxInfo,
+    ChangeEvent, ChangeKind, Column, Datum, Lsn, Record, ReplicaIdentity, Row, SourceInfo, TableId, TxInfo,
 };
 use tidemark_pgwire::pgoutput::{self, PgOutput, Relation, StreamState, TupleValue};
 use tidemark_pgwire::{ReplicationMessage, ReplicationStream, StartOptions, PG_EPOCH_OFFSET_US};
@@ -50,8 +50,6 @@ struct Reader<'a> {
     warned_dropped: std::collections::HashSet<u32>,
     out: mpsc::Sender<Batch>,
 }
-
-use tidemark_model::Record;
 
 fn to_row(t: Vec<TupleValue>) -> Row {
     t.into_iter()
@@ -443,11 +441,7 @@ pub(crate) async fn session(
         (Ok(()), Ok(())) => {
             let _ = rs.send_status(received.max(confirmed), confirmed, false).await;
             let _ = rs.finish().await;
-            Ok(StreamSummary {
-                confirmed_lsn: confirmed,
-                events: metrics.events.load(Ordering::Relaxed),
-                records: metrics.records.load(Ordering::Relaxed),
-            })
+            Ok(metrics.summary())
         }
     };
     (sink, result)
