@@ -1,18 +1,17 @@
-//! The Kafka sink against librdkafka's mock cluster (a real Kafka-protocol broker in-process): keys and
-//! Java-compatible partitions, dedup headers, order per key, topic creation through the admin API, a
-//! broker outage that stalls flush instead of dropping, the oversize policies, and option conflicts.
+//! The Kafka sink against a Kafka-protocol broker: librdkafka's mock cluster in CI, or a real broker
+//! when `TIDEMARK_TEST_KAFKA_BROKERS` is set (`scripts/kafka-real-broker.sh` runs these tests against
+//! tansu). Keys and Java-compatible partitions, dedup headers, order per key, topic creation through
+//! the admin API, a broker outage that stalls flush instead of dropping, the oversize policies, and
+//! option conflicts.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::mocking::MockCluster;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tidemark_model::{Record, RecordKind, RecordOrigin, ReplicaIdentity, TableId, TableSchema};
 use tidemark_sinks::kafka::{java_partition, KafkaOptions, KafkaSink, OversizePolicy};
 use tidemark_sinks::Sink;
+use tidemark_testkit::kafka::TestBroker;
 
 fn table() -> Arc<TableSchema> {
     Arc::new(TableSchema {
@@ -36,42 +35,6 @@ fn record(topic: &str, key: &str, value: &str, lsn: u64) -> Record {
     }
 }
 
-/// (partition, key, value, headers) of a consumed message.
-type Consumed = (i32, Vec<u8>, Vec<u8>, HashMap<String, Vec<u8>>);
-
-fn consume(bootstrap: &str, topic: &str, partitions: i32, want: usize) -> Vec<Consumed> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "tidemark-test")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let end = Instant::now() + Duration::from_secs(20);
-    while out.len() < want && Instant::now() < end {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let mut h = HashMap::new();
-            if let Some(hs) = m.headers() {
-                for x in hs.iter() {
-                    h.insert(x.key.to_string(), x.value.unwrap_or_default().to_vec());
-                }
-            }
-            out.push((
-                m.partition(),
-                m.key().unwrap_or_default().to_vec(),
-                m.payload().unwrap_or_default().to_vec(),
-                h,
-            ));
-        }
-    }
-    out
-}
-
 fn opts(bootstrap: &str) -> KafkaOptions {
     KafkaOptions {
         brokers: bootstrap.to_string(),
@@ -82,23 +45,24 @@ fn opts(bootstrap: &str) -> KafkaOptions {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_partitions_headers_and_order_per_key() {
-    let cluster = MockCluster::new(3).unwrap();
-    let bs = cluster.bootstrap_servers();
-    cluster.create_topic("p.public.a", 4, 1).unwrap();
-    let mut o = opts(&bs);
-    o.create_topics = false;
+    let broker = TestBroker::start(3);
+    let topic = broker.topic("p.public.a");
+    let mut o = opts(&broker.bootstrap());
+    o.create_topics = broker.prepare_topic(&topic, 4);
+    o.partitions = 4;
     let mut sink = KafkaSink::new(o).unwrap();
     let records: Vec<Record> = (0..200)
-        .map(|i| record("p.public.a", &format!("{{\"id\":{}}}", i % 20), &format!("{{\"n\":{i}}}"), 1000 + i))
+        .map(|i| record(&topic, &format!("{{\"id\":{}}}", i % 20), &format!("{{\"n\":{i}}}"), 1000 + i))
         .collect();
     sink.send(&records).await.unwrap();
     sink.flush().await.unwrap();
-    let got = consume(&bs, "p.public.a", 4, 200);
+    let got = broker.consume(&topic, 200);
     assert_eq!(got.len(), 200);
     let mut last: HashMap<Vec<u8>, i64> = HashMap::new();
-    for (part, key, value, headers) in &got {
-        assert_eq!(*part, java_partition(key, 4), "murmur2 partition like the Java client");
-        let n: i64 = String::from_utf8_lossy(value)
+    for m in &got {
+        let (key, headers) = (&m.key, &m.headers);
+        assert_eq!(m.partition, java_partition(key, 4), "murmur2 partition like the Java client");
+        let n: i64 = String::from_utf8_lossy(m.value.as_deref().unwrap())
             .trim_start_matches("{\"n\":")
             .trim_end_matches('}')
             .parse()
@@ -112,76 +76,90 @@ async fn keys_partitions_headers_and_order_per_key() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn topic_creation_is_bounded_when_the_broker_does_not_answer() {
-    // librdkafka's mock cluster does not implement CreateTopics; the sink must wait at most
-    // admin_timeout, warn, and go on with the broker's auto-creation. (Creation itself is exercised
-    // against a real broker outside CI.)
-    let cluster = MockCluster::new(1).unwrap();
-    let bs = cluster.bootstrap_servers();
-    let mut o = opts(&bs);
+async fn missing_topics_are_created_with_the_configured_partitions_or_the_wait_is_bounded() {
+    // On a real broker (tansu does not auto-create) the sink must create the topic through the admin
+    // API with the configured partition count. librdkafka's mock cluster does not implement
+    // CreateTopics: there the sink must wait at most admin_timeout, warn, and go on with the broker's
+    // auto-creation.
+    let broker = TestBroker::start(1);
+    let topic = broker.topic("p.public.new_topic");
+    let mut o = opts(&broker.bootstrap());
     o.partitions = 3;
-    o.admin_timeout = Duration::from_secs(1);
+    o.admin_timeout = Duration::from_secs(if broker.is_real() { 30 } else { 1 });
     let mut sink = KafkaSink::new(o).unwrap();
     let t0 = Instant::now();
-    sink.send(&[record("p.public.new_topic", "{\"id\":1}", "{}", 1)]).await.unwrap();
+    let records: Vec<Record> =
+        (0..30).map(|i| record(&topic, &format!("{{\"id\":{i}}}"), "{}", 1 + i)).collect();
+    sink.send(&records).await.unwrap();
     sink.flush().await.unwrap();
     assert!(t0.elapsed() < Duration::from_secs(20), "took {:?}", t0.elapsed());
-    assert_eq!(consume(&bs, "p.public.new_topic", 1, 1).len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn broker_outage_stalls_flush_then_delivers_everything() {
-    let cluster = MockCluster::new(1).unwrap();
-    let bs = cluster.bootstrap_servers();
-    cluster.create_topic("p.public.a", 1, 1).unwrap();
-    let mut o = opts(&bs);
-    o.create_topics = false;
-    let mut sink = KafkaSink::new(o).unwrap();
-    sink.send(&[record("p.public.a", "{\"id\":0}", "{\"n\":0}", 1)]).await.unwrap();
-    sink.flush().await.unwrap();
-    cluster.broker_down(1).unwrap();
-    let records: Vec<Record> =
-        (1..=50).map(|i| record("p.public.a", "{\"id\":1}", &format!("{{\"n\":{i}}}"), 10 + i)).collect();
-    sink.send(&records).await.unwrap();
-    let stalled = tokio::time::timeout(Duration::from_secs(3), sink.flush()).await;
-    assert!(stalled.is_err(), "flush must not report durability while the broker is down");
-    cluster.broker_up(1).unwrap();
-    tokio::time::timeout(Duration::from_secs(60), sink.flush())
-        .await
-        .expect("flush completes once the broker is back")
-        .unwrap();
-    let got = consume(&bs, "p.public.a", 1, 51);
-    let values: Vec<String> = got.iter().map(|g| String::from_utf8_lossy(&g.2).into_owned()).collect();
-    for i in 0..=50 {
-        assert!(values.contains(&format!("{{\"n\":{i}}}")), "record {i} lost");
+    let got = broker.consume(&topic, 30);
+    assert_eq!(got.len(), 30);
+    if broker.is_real() {
+        let parts: std::collections::BTreeSet<i32> = got.iter().map(|m| m.partition).collect();
+        assert_eq!(parts.len(), 3, "created with 3 partitions, keys spread over all of them: {parts:?}");
+        for m in &got {
+            assert_eq!(m.partition, java_partition(&m.key, 3));
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn broker_outage_stalls_flush_then_delivers_everything() {
+    let broker = TestBroker::start(1);
+    let topic = broker.topic("p.public.outage");
+    let mut o = opts(&broker.bootstrap());
+    o.create_topics = broker.prepare_topic(&topic, 1);
+    o.partitions = 1;
+    let mut sink = KafkaSink::new(o).unwrap();
+    sink.send(&[record(&topic, "{\"id\":0}", "{\"n\":0}", 1)]).await.unwrap();
+    sink.flush().await.unwrap();
+    if !broker.down() {
+        eprintln!("skipped: {broker:?} cannot be stopped (set TIDEMARK_TEST_KAFKA_PID)");
+        return;
+    }
+    let records: Vec<Record> =
+        (1..=50).map(|i| record(&topic, "{\"id\":1}", &format!("{{\"n\":{i}}}"), 10 + i)).collect();
+    sink.send(&records).await.unwrap();
+    let stalled = tokio::time::timeout(Duration::from_secs(3), sink.flush()).await;
+    let stalled_ok = stalled.is_err();
+    broker.up();
+    assert!(stalled_ok, "flush must not report durability while the broker is down");
+    tokio::time::timeout(Duration::from_secs(120), sink.flush())
+        .await
+        .expect("flush completes once the broker is back")
+        .unwrap();
+    let got = broker.consume(&topic, 51);
+    let values: Vec<String> =
+        got.iter().map(|g| String::from_utf8_lossy(g.value.as_deref().unwrap()).into_owned()).collect();
+    for i in 0..=50 {
+        assert!(values.contains(&format!("{{\"n\":{i}}}")), "record {i} lost");
+    }
+    assert_eq!(values.len(), 51, "idempotent producer: no duplicates after the outage");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn oversized_records_fail_clearly_or_are_skipped_with_a_count() {
-    let cluster = MockCluster::new(1).unwrap();
-    let bs = cluster.bootstrap_servers();
-    cluster.create_topic("p.public.a", 1, 1).unwrap();
+    let broker = TestBroker::start(1);
+    let topic = broker.topic("p.public.big");
     let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(5000));
-    let mut o = opts(&bs);
-    o.create_topics = false;
+    let mut o = opts(&broker.bootstrap());
+    o.create_topics = broker.prepare_topic(&topic, 1);
+    o.partitions = 1;
     o.max_message_bytes = 2000;
     let mut sink = KafkaSink::new(o.clone()).unwrap();
-    let e = sink.send(&[record("p.public.a", "{\"id\":1}", &big, 1)]).await.unwrap_err().to_string();
+    let e = sink.send(&[record(&topic, "{\"id\":1}", &big, 1)]).await.unwrap_err().to_string();
     assert!(e.contains("over the 2000 byte limit") && e.contains("kafka.oversize.policy=skip"), "{e}");
     o.oversize = OversizePolicy::Skip;
     let mut sink = KafkaSink::new(o).unwrap();
-    sink.send(&[
-        record("p.public.a", "{\"id\":1}", &big, 1),
-        record("p.public.a", "{\"id\":2}", "{\"ok\":1}", 2),
-    ])
-    .await
-    .unwrap();
+    sink.send(&[record(&topic, "{\"id\":1}", &big, 1), record(&topic, "{\"id\":2}", "{\"ok\":1}", 2)])
+        .await
+        .unwrap();
     sink.flush().await.unwrap();
     assert_eq!(sink.skipped(), 1);
-    let got = consume(&bs, "p.public.a", 1, 1);
+    let got = broker.consume(&topic, 1);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].2, b"{\"ok\":1}");
+    assert_eq!(got[0].value.as_deref(), Some(&b"{\"ok\":1}"[..]));
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! Server binaries are found in `$TIDEMARK_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`, else
 //! `pg_config --bindir`. When none exists, [`ClusterError::NoServer`] says how to install them.
 
+pub mod kafka;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

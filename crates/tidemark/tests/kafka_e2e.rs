@@ -1,52 +1,38 @@
-//! `tidemark stream --sink kafka://…` and `tidemark diff --sink kafka://…` end to end against librdkafka's
-//! mock cluster: Debezium keys and values on per-table topics, dedup headers on streamed events, and
-//! the slot confirmed only after the broker acknowledged.
+//! `tidemark stream --sink kafka://…` and `tidemark diff --sink kafka://…` end to end: Debezium keys and
+//! values on per-table topics, order per key, dedup headers on streamed events, and the slot confirmed
+//! only after the broker acknowledged. The broker is librdkafka's mock cluster in CI, or a real one
+//! with `TIDEMARK_TEST_KAFKA_BROKERS` (`scripts/kafka-real-broker.sh`), where the topics must be
+//! created by tidemark through the admin API.
 
 mod common;
-use std::time::{Duration, Instant};
-
 use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::mocking::MockCluster;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tidemark_testkit::kafka::{Consumed, TestBroker};
 
-fn consume_all(
-    bootstrap: &str,
-    topic: &str,
-    want: usize,
-) -> Vec<(serde_json::Value, serde_json::Value, Vec<String>)> {
-    let c: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "e2e").create().unwrap();
-    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let end = Instant::now() + Duration::from_secs(20);
-    while out.len() < want && Instant::now() < end {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let key = m.key().map(|k| serde_json::from_slice(k).unwrap()).unwrap_or(serde_json::Value::Null);
-            let value =
-                m.payload().map(|v| serde_json::from_slice(v).unwrap()).unwrap_or(serde_json::Value::Null);
-            let headers =
-                m.headers().map(|h| h.iter().map(|x| x.key.to_string()).collect()).unwrap_or_default();
-            out.push((key, value, headers));
-        }
-    }
-    out
+fn json(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap()
+}
+
+/// The flags that make the sink create `topic` when the broker is real (tansu does not auto-create).
+fn topic_flags(broker: &TestBroker, topic: &str, partitions: i32) -> Vec<String> {
+    let create = broker.prepare_topic(topic, partitions);
+    vec![
+        "--set".into(),
+        format!("kafka.topic.create={create}"),
+        "--set".into(),
+        format!("kafka.topic.partitions={partitions}"),
+    ]
 }
 
 #[test]
 fn stream_and_diff_into_kafka() {
-    let cluster = MockCluster::new(1).unwrap();
-    let bs = cluster.bootstrap_servers();
-    cluster.create_topic("tidemark.public.t", 3, 1).unwrap();
+    let broker = TestBroker::start(1);
+    // Topic prefixes are per run on a real broker, so repeated runs never read each other's messages.
+    let prefix = broker.topic("tidemark");
+    let topic = format!("{prefix}.public.t");
+    let flags = topic_flags(&broker, &topic, 3);
     let pg = Cluster::start().unwrap();
     pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY, v text)").unwrap();
-    let sink = format!("kafka://{bs}");
+    let sink = format!("kafka://{}", broker.bootstrap());
     let run = |extra: &[&str]| {
         let mut c = std::process::Command::new(bin());
         c.args([
@@ -64,10 +50,11 @@ fn stream_and_diff_into_kafka() {
             "--set",
             "heartbeat.interval.ms=200",
             "--set",
-            "kafka.topic.create=false",
+            &format!("topic.prefix={prefix}"),
             "--set",
             "value.converter.schemas.enable=false",
         ])
+        .args(&flags)
         .args(extra)
         .env("TIDEMARK_LOG", "warn");
         run_ok(c)
@@ -75,22 +62,35 @@ fn stream_and_diff_into_kafka() {
     run(&[]);
     pg.psql("postgres", "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 30) g; UPDATE t SET v = 'x' WHERE id = 1; DELETE FROM t WHERE id = 2;").unwrap();
     run(&[]);
-    let got = consume_all(&bs, "tidemark.public.t", 33);
+    let got: Vec<Consumed> = broker.consume(&topic, 33);
     assert_eq!(got.len(), 33, "30 creates, 1 update, 1 delete, 1 tombstone");
-    let ops: Vec<&str> = got.iter().filter(|g| !g.1.is_null()).map(|g| g.1["op"].as_str().unwrap()).collect();
-    assert_eq!(ops.iter().filter(|o| **o == "c").count(), 30);
-    assert!(got.iter().all(|g| g.2.contains(&"tidemark.lsn".to_string())));
+    let ops: Vec<String> = got
+        .iter()
+        .filter_map(|g| g.value.as_deref())
+        .map(|v| json(v)["op"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ops.iter().filter(|o| *o == "c").count(), 30);
+    assert!(got.iter().all(|g| g.headers.contains_key("tidemark.lsn")));
     assert!(
-        got.iter().any(|g| g.1.is_null() && g.0["payload"]["id"] == 2),
+        got.iter().any(|g| g.value.is_none() && json(&g.key)["payload"]["id"] == 2),
         "tombstone keyed by the deleted row"
     );
+    // Per key, the order of the source: id 1's create comes before its update.
+    let id1: Vec<String> = got
+        .iter()
+        .filter(|g| json(&g.key)["payload"]["id"] == 1)
+        .map(|g| json(g.value.as_deref().unwrap())["op"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(id1, ["c", "u"]);
     // The slot moved past what the broker acknowledged.
     assert!(slot_confirmed(&pg, "tidemark") > 0);
 
     // diff into the same broker.
     pg.psql("postgres", "CREATE DATABASE copy TEMPLATE postgres").unwrap();
     pg.psql("copy", "UPDATE t SET v = 'changed' WHERE id = 3").unwrap();
-    cluster.create_topic("gap.public.t", 1, 1).unwrap();
+    let gap_prefix = broker.topic("gap");
+    let gap_topic = format!("{gap_prefix}.public.t");
+    let gap_flags = topic_flags(&broker, &gap_topic, 1);
     let out = std::process::Command::new(bin())
         .args([
             "diff",
@@ -105,18 +105,18 @@ fn stream_and_diff_into_kafka() {
         ])
         .args([
             "--set",
-            "topic.prefix=gap",
-            "--set",
-            "kafka.topic.create=false",
+            &format!("topic.prefix={gap_prefix}"),
             "--set",
             "value.converter.schemas.enable=false",
         ])
+        .args(&gap_flags)
         .env("TIDEMARK_LOG", "warn")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let gap = consume_all(&bs, "gap.public.t", 1);
+    let gap = broker.consume(&gap_topic, 1);
     assert_eq!(gap.len(), 1);
-    assert_eq!(gap[0].1["op"], "u");
-    assert_eq!(gap[0].1["after"]["v"], "changed");
+    let v = json(gap[0].value.as_deref().unwrap());
+    assert_eq!(v["op"], "u");
+    assert_eq!(v["after"]["v"], "changed");
 }
