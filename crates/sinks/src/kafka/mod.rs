@@ -15,6 +15,7 @@
 pub mod eventhubs;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -145,9 +146,14 @@ const TYPED: &[&str] = &[
     "sasl.password",
 ];
 
+/// What the delivery callback (on the producer's polling thread) tells `flush`.
 #[derive(Default)]
 struct Deliveries {
     failures: Mutex<Vec<String>>,
+    /// Records handed to librdkafka whose delivery report has not arrived yet.
+    outstanding: AtomicU64,
+    /// Woken when `outstanding` drops to zero.
+    settled: tokio::sync::Notify,
 }
 
 struct Ctx(Arc<Deliveries>);
@@ -163,6 +169,9 @@ impl ProducerContext for Ctx {
             if f.len() < 10 {
                 f.push(format!("{e} (topic {})", m.topic()));
             }
+        }
+        if self.0.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.settled.notify_waiters();
         }
     }
 }
@@ -374,6 +383,8 @@ impl Sink for KafkaSink {
             if let Some(v) = &r.value {
                 rec = rec.payload(v.as_slice());
             }
+            // Counted before the hand-over: the delivery callback may run before send returns.
+            self.deliveries.outstanding.fetch_add(1, Ordering::AcqRel);
             loop {
                 match self.producer.send(rec) {
                     Ok(()) => break,
@@ -383,10 +394,11 @@ impl Sink for KafkaSink {
                         self.check_failures()?;
                     }
                     Err((e, _)) => {
+                        self.deliveries.outstanding.fetch_sub(1, Ordering::AcqRel);
                         return Err(SinkError::Unusable {
                             dest: self.opts.label.clone(),
                             reason: format!("cannot produce to {topic}: {e}"),
-                        })
+                        });
                     }
                 }
             }
@@ -395,22 +407,24 @@ impl Sink for KafkaSink {
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
+        // A zero-timeout rd_kafka_flush wakes the broker threads so lingering records go out now. The
+        // wait itself is on our own count of outstanding delivery reports: rdkafka's `flush` polls
+        // the event queue in 100 ms slices, racing the producer's polling thread for the reports,
+        // which made one idle flush in a few dozen take 100 ms (measured: p99 commit-to-consumer
+        // latency 100 ms at 5k rows/s, 21 ms with the stdout sink).
+        let _ = self.producer.flush(Timeout::After(Duration::ZERO));
         let mut waited = 0u32;
         loop {
-            let p = self.producer.clone();
-            let res = tokio::task::spawn_blocking(move || p.flush(Timeout::After(Duration::from_secs(5))))
-                .await
-                .map_err(|e| SinkError::Unusable {
-                    dest: self.opts.label.clone(),
-                    reason: format!("flush task failed: {e}"),
-                })?;
-            self.check_failures()?;
-            match res {
-                Ok(()) => return Ok(()),
-                Err(_) => {
-                    waited += 5;
-                    tracing::warn!(target = %self.opts.label, waited_s = waited, "Kafka has not acknowledged everything yet (broker unavailable?); the slot stays where it is until it does");
-                }
+            let settled = self.deliveries.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if self.deliveries.outstanding.load(Ordering::Acquire) == 0 {
+                return self.check_failures();
+            }
+            if tokio::time::timeout(Duration::from_secs(5), settled).await.is_err() {
+                self.check_failures()?;
+                waited += 5;
+                tracing::warn!(target = %self.opts.label, waited_s = waited, outstanding = self.deliveries.outstanding.load(Ordering::Acquire), "Kafka has not acknowledged everything yet (broker unavailable?); the slot stays where it is until it does");
             }
         }
     }
