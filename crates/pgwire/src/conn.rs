@@ -403,6 +403,103 @@ impl Connection {
         }
     }
 
+    /// Start a `COPY … TO STDOUT` with the simple protocol and wait for its CopyOutResponse. Read the
+    /// data with [`Connection::copy_out_next`] until it returns false.
+    ///
+    /// This exists beside tokio-postgres for bulk narrow streams (the diff's `(ctid, xmin)` scan), where
+    /// a message per row makes the per-message cost of a general client the bottleneck: here a row is
+    /// parsed in place from the receive buffer, without allocating or reference counting.
+    pub async fn copy_out_start(&mut self, sql: &str) -> Result<(), PgError> {
+        self.send_query(sql).await?;
+        loop {
+            let f = self.read_frame().await?;
+            match f.tag {
+                b'H' => return Ok(()),
+                b'E' => {
+                    let e = ServerError::parse(&f.body);
+                    self.skip_to_ready().await?;
+                    return Err(PgError::Server(e));
+                }
+                b'N' | b'S' | b'A' => {}
+                t => {
+                    return Err(PgError::Protocol(format!(
+                        "expected CopyOutResponse, got message {:?}",
+                        t as char
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Append the CopyData payloads of a COPY started with [`Connection::copy_out_start`] to `out`: all
+    /// those already received, at least one (reading from the socket when none is). Returns false,
+    /// appending nothing, once the COPY has ended and the connection is ready for the next query; a
+    /// server error ends it with `Err` (the connection stays usable).
+    pub async fn copy_out_next(&mut self, out: &mut Vec<u8>) -> Result<bool, PgError> {
+        let mut got = false;
+        loop {
+            while self.rbuf.len() >= 5 {
+                let len = i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
+                if len < 4 {
+                    return Err(PgError::Protocol(format!("invalid frame length {len}")));
+                }
+                let total = 1 + len as usize;
+                if self.rbuf.len() < total {
+                    break;
+                }
+                let tag = self.rbuf[0];
+                match tag {
+                    b'd' => {
+                        out.extend_from_slice(&self.rbuf[5..total]);
+                        self.rbuf.advance(total);
+                        got = true;
+                    }
+                    b'Z' if got => return Ok(true),
+                    b'Z' => {
+                        self.rbuf.advance(total);
+                        return Ok(false);
+                    }
+                    b'E' => {
+                        let e = ServerError::parse(&self.rbuf[5..total]);
+                        self.rbuf.advance(total);
+                        self.skip_to_ready().await?;
+                        return Err(PgError::Server(e));
+                    }
+                    // CopyDone, CommandComplete, notices, parameter status, notifications.
+                    b'c' | b'C' | b'N' | b'S' | b'A' => self.rbuf.advance(total),
+                    t => {
+                        return Err(PgError::Protocol(format!(
+                            "unexpected message {:?} during COPY",
+                            t as char
+                        )))
+                    }
+                }
+            }
+            if got {
+                return Ok(true);
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
+                self.rbuf.reserve(128 * 1024);
+            }
+            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(io_err(&self.addr))?;
+            if n == 0 {
+                return Err(PgError::Io {
+                    addr: self.addr.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "server closed the connection",
+                    ),
+                });
+            }
+        }
+    }
+
+    /// Read and drop messages up to ReadyForQuery.
+    async fn skip_to_ready(&mut self) -> Result<(), PgError> {
+        while self.read_frame().await?.tag != b'Z' {}
+        Ok(())
+    }
+
     /// Send a CopyData frame carrying `payload`.
     pub async fn send_copy_data(&mut self, payload: &[u8]) -> Result<(), PgError> {
         self.wbuf.clear();

@@ -159,3 +159,39 @@ async fn proto2_streams_large_transaction_in_chunks() {
     assert_eq!(inserts, 5000);
     assert!(matches!(msgs.last().unwrap().2, PgOutput::StreamCommit { .. }));
 }
+
+#[tokio::test]
+async fn copy_out_streams_rows_and_survives_a_failing_copy() {
+    let pg = Cluster::start().unwrap();
+    pg.psql(
+        "postgres",
+        "CREATE TABLE c (id int, v text); INSERT INTO c SELECT g, 'v' || g FROM generate_series(1, 50000) g",
+    )
+    .unwrap();
+    let dsn = Dsn::parse(&pg.dsn("postgres")).unwrap();
+    let mut conn = tidemark_pgwire::Connection::connect(&dsn, false).await.unwrap();
+    conn.copy_out_start("COPY (SELECT id, v FROM c ORDER BY id) TO STDOUT").await.unwrap();
+    let mut buf = Vec::new();
+    while conn.copy_out_next(&mut buf).await.unwrap() {}
+    let text = String::from_utf8(buf).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 50000);
+    assert_eq!(lines[0], "1\tv1");
+    assert_eq!(lines[49999], "50000\tv50000");
+    // An error in the middle of the stream is reported and leaves the connection usable.
+    conn.copy_out_start("COPY (SELECT 1 / (id - 40000) FROM c ORDER BY id) TO STDOUT").await.unwrap();
+    let mut buf = Vec::new();
+    let err = loop {
+        match conn.copy_out_next(&mut buf).await {
+            Ok(true) => {}
+            Ok(false) => panic!("the COPY should fail"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(err.contains("division by zero"), "{err}");
+    // An error before the stream starts, too.
+    let e = conn.copy_out_start("COPY (SELECT * FROM missing) TO STDOUT").await.unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
+    let r = conn.simple_query("SELECT count(*) AS n FROM c").await.unwrap();
+    assert_eq!(r.get("n"), Some("50000"));
+}

@@ -7,6 +7,7 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use tidemark_pgwire::{Connection, PgError};
 use tokio_postgres::CopyOutStream;
 
 /// Lines of a COPY stream (without the trailing newline), zero-copy.
@@ -58,18 +59,22 @@ impl CopyLines {
     }
 }
 
-/// Binary COPY of `(ctid, xmin)` tuples: 20 fixed bytes per row after an 11-byte signature and the
-/// header words. Cheaper on both ends than text (no `tid` formatting or parsing).
-pub struct TidXminReader {
-    stream: std::pin::Pin<Box<CopyOutStream>>,
-    buf: BytesMut,
+/// Binary COPY of `(ctid, xmin)` tuples: 20 fixed bytes per row (field count, then two length-prefixed
+/// values) after an 11-byte signature and the
+/// header words. Cheaper on both ends than text (no `tid` formatting or parsing). Read over a
+/// [`Connection`] of our own rather than tokio-postgres: the server sends one message per row, and at
+/// ~20 bytes a row the general client's per-message work was half of the fast path's client CPU.
+pub struct TidXminReader<'a> {
+    conn: &'a mut Connection,
+    buf: Vec<u8>,
+    pos: usize,
     header_done: bool,
     done: bool,
 }
 
-impl std::fmt::Debug for TidXminReader {
+impl std::fmt::Debug for TidXminReader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TidXminReader").finish()
+        f.debug_struct("TidXminReader").field("done", &self.done).finish()
     }
 }
 
@@ -79,70 +84,122 @@ pub type TidXmin = ((u32, u16), u32);
 /// What a binary COPY stream did not look like.
 #[derive(Debug)]
 pub enum BinaryCopyError {
-    /// The server failed.
-    Pg(tokio_postgres::Error),
+    /// The server or the connection failed.
+    Pg(PgError),
     /// Unexpected layout.
     Format(&'static str),
 }
 
-impl TidXminReader {
-    /// Wrap a `COPY (SELECT ctid, xmin ...) TO STDOUT (FORMAT binary)` stream.
-    pub fn new(stream: CopyOutStream) -> Self {
-        TidXminReader { stream: Box::pin(stream), buf: BytesMut::new(), header_done: false, done: false }
+impl From<PgError> for BinaryCopyError {
+    fn from(e: PgError) -> Self {
+        BinaryCopyError::Pg(e)
+    }
+}
+
+impl<'a> TidXminReader<'a> {
+    /// Start `sql`, a `COPY (SELECT ctid, xmin ...) TO STDOUT (FORMAT binary)`, on `conn`. The connection
+    /// is busy until [`TidXminReader::next_row`] returned `None` or [`TidXminReader::drain`] ran.
+    pub async fn start(conn: &'a mut Connection, sql: &str) -> Result<TidXminReader<'a>, PgError> {
+        conn.copy_out_start(sql).await?;
+        Ok(TidXminReader {
+            conn,
+            buf: Vec::with_capacity(64 * 1024),
+            pos: 0,
+            header_done: false,
+            done: false,
+        })
     }
 
     async fn fill(&mut self, need: usize) -> Result<bool, BinaryCopyError> {
-        while self.buf.len() < need {
+        while self.buf.len() - self.pos < need {
             if self.done {
                 return Ok(false);
             }
-            match self.stream.next().await {
-                Some(c) => self.buf.extend_from_slice(&c.map_err(BinaryCopyError::Pg)?),
-                None => self.done = true,
+            if self.pos == self.buf.len() {
+                self.buf.clear();
+                self.pos = 0;
+            } else if self.pos >= 32 * 1024 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            if !self.conn.copy_out_next(&mut self.buf).await? {
+                self.done = true;
             }
         }
         Ok(true)
     }
 
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let mut a = [0u8; N];
+        a.copy_from_slice(&self.buf[self.pos..self.pos + N]);
+        self.pos += N;
+        a
+    }
+
     /// Next `((block, offset), xmin)`, or `None` at the end.
+    #[inline]
     pub async fn next_row(&mut self) -> Result<Option<TidXmin>, BinaryCopyError> {
-        use bytes::Buf;
+        // The common case, without touching the connection: a whole row is buffered.
+        if self.header_done && self.buf.len() - self.pos >= 20 && self.buf[self.pos..self.pos + 2] == [0, 2] {
+            self.pos += 2;
+            return self.parse_row().map(Some);
+        }
+        self.next_row_slow().await
+    }
+
+    #[inline]
+    fn parse_row(&mut self) -> Result<TidXmin, BinaryCopyError> {
+        let row = self.take::<18>();
+        let word = |i: usize| u32::from_be_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
+        if word(0) != 6 {
+            return Err(BinaryCopyError::Format("tid is not 6 bytes"));
+        }
+        if word(10) != 4 {
+            return Err(BinaryCopyError::Format("xid is not 4 bytes"));
+        }
+        Ok(((word(4), u16::from_be_bytes([row[8], row[9]])), word(14)))
+    }
+
+    async fn next_row_slow(&mut self) -> Result<Option<TidXmin>, BinaryCopyError> {
         if !self.header_done {
             if !self.fill(19).await? {
                 return Err(BinaryCopyError::Format("short header"));
             }
-            if &self.buf[..11] != b"PGCOPY\n\xff\r\n\0" {
+            if &self.buf[self.pos..self.pos + 11] != b"PGCOPY\n\xff\r\n\0" {
                 return Err(BinaryCopyError::Format("bad signature"));
             }
-            self.buf.advance(15);
-            let ext = self.buf.get_u32() as usize;
+            self.pos += 15;
+            let ext = u32::from_be_bytes(self.take::<4>()) as usize;
             if !self.fill(ext).await? {
                 return Err(BinaryCopyError::Format("short header extension"));
             }
-            self.buf.advance(ext);
+            self.pos += ext;
             self.header_done = true;
         }
         if !self.fill(2).await? {
             return Ok(None);
         }
-        let n = i16::from_be_bytes([self.buf[0], self.buf[1]]);
+        let n = i16::from_be_bytes(self.take::<2>());
         if n == -1 {
+            self.drain().await?;
             return Ok(None);
         }
-        if n != 2 || !self.fill(22).await? {
+        if n != 2 || !self.fill(18).await? {
             return Err(BinaryCopyError::Format("expected (ctid, xmin) tuples"));
         }
-        self.buf.advance(2);
-        if self.buf.get_i32() != 6 {
-            return Err(BinaryCopyError::Format("tid is not 6 bytes"));
+        self.parse_row().map(Some)
+    }
+
+    /// Read and drop the rest of the COPY, leaving the connection ready for the next query.
+    pub async fn drain(&mut self) -> Result<(), BinaryCopyError> {
+        while !self.done {
+            self.buf.clear();
+            self.pos = 0;
+            if !self.conn.copy_out_next(&mut self.buf).await? {
+                self.done = true;
+            }
         }
-        let block = self.buf.get_u32();
-        let offset = self.buf.get_u16();
-        if self.buf.get_i32() != 4 {
-            return Err(BinaryCopyError::Format("xid is not 4 bytes"));
-        }
-        let xmin = self.buf.get_u32();
-        Ok(Some(((block, offset), xmin)))
+        Ok(())
     }
 }
 

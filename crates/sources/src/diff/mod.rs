@@ -26,7 +26,7 @@ use tidemark_debezium::{EncoderConfig, TablePlan, TypeRegistry};
 use tidemark_model::{
     quote_ident, ChangeEvent, ChangeKind, Column, Datum, ReplicaIdentity, SourceInfo, TableId, TableSchema,
 };
-use tidemark_pgwire::Dsn;
+use tidemark_pgwire::{Connection, Dsn};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
@@ -180,6 +180,9 @@ struct TableJob {
 struct Unit {
     job: Arc<TableJob>,
     range: Option<(i64, i64)>,
+    /// `(i, n)`: only the rows whose key hashes to class `i` of `n` (the fast path's fetch, split across
+    /// workers; a key's old and new versions always fall in the same class).
+    part: Option<(u32, u32)>,
 }
 
 /// What a worker does next.
@@ -189,8 +192,9 @@ enum Work {
     Full(Unit),
     /// Fast path, phase 1: merge (ctid, xmin) over a block range (`None`: the whole table).
     Scan { job: Arc<TableJob>, blocks: Option<(u32, Option<u32>)> },
-    /// Fast path, phase 2: fetch every candidate of the table on both sides and merge them by key.
-    Fetch { job: Arc<TableJob>, old: Vec<(u32, u16)>, new: Vec<(u32, u16)>, matched: u64 },
+    /// Fast path, phase 2: fetch the candidates of the table on both sides (the `tids` predicates for
+    /// old and new) and merge them by key; `part` splits that across workers by key hash.
+    Fetch { job: Arc<TableJob>, tids: Arc<(String, String)>, part: Option<(u32, u32)>, matched: u64 },
 }
 
 impl Work {
@@ -240,6 +244,22 @@ async fn open_side(dsn: &Dsn, snapshot: Option<&str>) -> Result<Client, SourceEr
             .map_err(err)?;
     }
     Ok(client)
+}
+
+/// A lean connection for the fast path's `(ctid, xmin)` scans, in the side's exported snapshot.
+async fn open_scan_side(dsn: &Dsn, snapshot: &str) -> Result<Connection, SourceError> {
+    let mut c = Connection::connect(dsn, false).await.map_err(SourceError::Pg)?;
+    c.simple_query(
+        "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+         SET synchronize_seqscans = off; SET max_parallel_workers_per_gather = 0",
+    )
+    .await
+    .map_err(SourceError::Pg)?;
+    c.simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(SourceError::Pg)?;
+    c.simple_query(&format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', "''")))
+        .await
+        .map_err(SourceError::Pg)?;
+    Ok(c)
 }
 
 fn pg_err(dsn: &Dsn) -> impl Fn(tokio_postgres::Error) -> SourceError + '_ {
@@ -534,6 +554,7 @@ pub async fn run(
                         units.push_back(Unit {
                             job: job.clone(),
                             range: Some((start as i64, (end - 1) as i64)),
+                            part: None,
                         });
                         start = end;
                     }
@@ -542,7 +563,7 @@ pub async fn run(
             }
         }
         if !split {
-            units.push_back(Unit { job: job.clone(), range: None });
+            units.push_back(Unit { job: job.clone(), range: None, part: None });
         }
     }
     // Fast-path tables: phase 1 scans (ctid, xmin) by block ranges in parallel, phase 2 fetches the
@@ -603,6 +624,9 @@ pub async fn run(
         handles.push(tokio::spawn(async move {
             let old = open_side(&opts.old, Some(&old_snap)).await?;
             let new = open_side(&opts.new, Some(&new_snap)).await?;
+            // The fast path's narrow scans run on lean connections of their own (see copy::TidXminReader),
+            // opened on first use, in the same snapshots.
+            let mut scan_conns: Option<(Connection, Connection)> = None;
             loop {
                 let next = {
                     let mut s = sched.lock().expect("lock");
@@ -630,7 +654,14 @@ pub async fn run(
                         (unit.job.idx, c, true)
                     }
                     Work::Scan { job, blocks } => {
-                        let found = fast_candidates(&opts, &old, &new, &job, blocks, &progress).await?;
+                        if scan_conns.is_none() {
+                            scan_conns = Some((
+                                open_scan_side(&opts.old, &old_snap).await?,
+                                open_scan_side(&opts.new, &new_snap).await?,
+                            ));
+                        }
+                        let (so, sn) = scan_conns.as_mut().expect("opened above");
+                        let found = fast_candidates(&opts, so, sn, &job, blocks, &progress).await?;
                         let mut s = sched.lock().expect("lock");
                         let st = s.fast.get_mut(&job.idx).expect("fast state");
                         match found {
@@ -649,19 +680,26 @@ pub async fn run(
                             let st = s.fast.remove(&job.idx).expect("fast state");
                             let next = if st.fallback {
                                 tracing::info!(table = %job.id, "fast path not usable here; comparing every row");
-                                Work::Full(Unit { job: job.clone(), range: None })
+                                Work::Full(Unit { job: job.clone(), range: None, part: None })
                             } else {
-                                Work::Fetch { job: job.clone(), old: st.old, new: st.new, matched: st.matched }
+                                let (mut old_tids, mut new_tids) = (st.old, st.new);
+                                old_tids.sort_unstable();
+                                new_tids.sort_unstable();
+                                let tids = Arc::new((tid_predicate(&old_tids), tid_predicate(&new_tids)));
+                                // Many candidates: fetch and encode them on every worker, by key hash.
+                                let n = if old_tids.len() + new_tids.len() >= FETCH_SPLIT_MIN { workers as u32 } else { 1 };
+                                for i in (1..n).rev() {
+                                    s.queue.push_front(Work::Fetch { job: job.clone(), tids: tids.clone(), part: Some((i, n)), matched: 0 });
+                                }
+                                Work::Fetch { job: job.clone(), tids, part: (n > 1).then_some((0, n)), matched: st.matched }
                             };
                             s.queue.push_front(next);
                         }
                         (job.idx, (0, 0, 0, 0), false)
                     }
-                    Work::Fetch { job, old: mut old_tids, new: mut new_tids, matched } => {
-                        old_tids.sort_unstable();
-                        new_tids.sort_unstable();
-                        let preds = (tid_predicate(&old_tids), tid_predicate(&new_tids));
-                        let unit = Unit { job: job.clone(), range: None };
+                    Work::Fetch { job, tids, part, matched } => {
+                        let preds = (tids.0.clone(), tids.1.clone());
+                        let unit = Unit { job: job.clone(), range: None, part };
                         let (cr, up, de, un) =
                             diff_unit(&opts, &old, &new, &unit, Some(preds), event_time_us, events.as_ref(), &progress).await?;
                         (job.idx, (cr, up, de, un + matched), true)
@@ -736,6 +774,11 @@ async fn diff_unit(
     if let Some((lo, hi)) = unit.range {
         let k = quote_ident(&job.columns[job.key[0]].name);
         wheres.push(format!("{k} BETWEEN {lo} AND {hi}"));
+    }
+    if let Some((i, n)) = unit.part {
+        // hashtext is the same function on both sides: the fast path only runs between physical
+        // copies of one cluster, so one major version.
+        wheres.push(format!("(hashtext(ROW({})::text) & 2147483647) % {n} = {i}", sort_exprs.join(", ")));
     }
     let order: Vec<String> = (1..=nk).map(|i| i.to_string()).collect();
     let select_list = if cols.is_empty() {
@@ -896,6 +939,9 @@ struct Candidates {
     matched: u64,
 }
 
+/// Candidates (old + new) from which the fetch is split across workers.
+const FETCH_SPLIT_MIN: usize = 4096;
+
 /// Most candidates worth fetching by TID before the full method is cheaper.
 const MAX_FAST_CANDIDATES: usize = 2_000_000;
 
@@ -903,8 +949,8 @@ const MAX_FAST_CANDIDATES: usize = 2_000_000;
 /// as expected, or too many candidates).
 async fn fast_candidates(
     opts: &DiffOptions,
-    old: &Client,
-    new: &Client,
+    old: &mut Connection,
+    new: &mut Connection,
     job: &TableJob,
     blocks: Option<(u32, Option<u32>)>,
     progress: &DiffProgress,
@@ -916,16 +962,25 @@ async fn fast_candidates(
     };
     let sql =
         format!("COPY (SELECT ctid, xmin FROM ONLY {}{range}) TO STDOUT (FORMAT binary)", job.id.quoted());
-    let (so, sn) = tokio::try_join!(old.copy_out(sql.as_str()), new.copy_out(sql.as_str()))
-        .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
-    let (mut a, mut b) = (copy::TidXminReader::new(so), copy::TidXminReader::new(sn));
-    let read = |r: Result<Option<copy::TidXmin>, copy::BinaryCopyError>, dsn: &Dsn| match r {
+    let (mut a, mut b) =
+        tokio::try_join!(copy::TidXminReader::start(old, &sql), copy::TidXminReader::start(new, &sql))
+            .map_err(SourceError::Pg)?;
+    let read = |r: Result<Option<copy::TidXmin>, copy::BinaryCopyError>, _: &Dsn| match r {
         Ok(v) => Ok(v),
-        Err(copy::BinaryCopyError::Pg(e)) => Err(SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e))),
+        Err(copy::BinaryCopyError::Pg(e)) => Err(SourceError::Pg(e)),
         Err(copy::BinaryCopyError::Format(m)) => {
             Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(m.into())))
         }
     };
+    // Stopping early leaves both COPYs running: read them out so the connections stay usable.
+    macro_rules! give_up {
+        () => {{
+            for r in [a.drain().await, b.drain().await] {
+                read(r.map(|_| None), &opts.new)?;
+            }
+            return Ok(None);
+        }};
+    }
     let mut c = Candidates { old: Vec::new(), new: Vec::new(), matched: 0 };
     let mut la = read(a.next_row().await, &opts.old)?;
     let mut lb = read(b.next_row().await, &opts.new)?;
@@ -955,7 +1010,7 @@ async fn fast_candidates(
             la = read(a.next_row().await, &opts.old)?;
             if let Some(x) = &la {
                 if x.0 < last_a {
-                    return Ok(None);
+                    give_up!();
                 }
                 last_a = x.0;
             }
@@ -964,7 +1019,7 @@ async fn fast_candidates(
             lb = read(b.next_row().await, &opts.new)?;
             if let Some(y) = &lb {
                 if y.0 < last_b {
-                    return Ok(None);
+                    give_up!();
                 }
                 last_b = y.0;
             }
@@ -975,7 +1030,7 @@ async fn fast_candidates(
         }
         if c.old.len() + c.new.len() > MAX_FAST_CANDIDATES {
             tracing::info!(table = %job.id, "many changed row versions; using the full method");
-            return Ok(None);
+            give_up!();
         }
     }
     Ok(Some(c))
