@@ -192,28 +192,48 @@ async fn execute(
         let sink_opts = c.sink_options()?;
         let mut sink = tidemark_sinks::build(c.get("sink").unwrap_or("stdout"), &sink_opts)?;
         let encoder = tidemark_debezium::Encoder::new(opts.encoder.clone());
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);
+        let encoders = opts.jobs.clamp(1, 4);
+        let (tx, rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);
         let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx), progress.clone()));
-        let mut batch = Vec::with_capacity(1024);
+        // Encoding runs on up to four tasks beside the sink's writes: with schemas on, events are
+        // kilobytes each, and one task encoding then writing in turn was the end of the fast path.
+        // Each key has at most one event in a diff, so the order across batches carries no meaning.
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let (btx, mut brx) = tokio::sync::mpsc::channel::<Vec<tidemark_model::Record>>(8);
+        let mut tasks = Vec::new();
+        for _ in 0..encoders {
+            let (rx, btx, encoder) = (rx.clone(), btx.clone(), encoder.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut evs = Vec::with_capacity(256);
+                loop {
+                    evs.clear();
+                    if rx.lock().await.recv_many(&mut evs, 256).await == 0 {
+                        return Ok::<(), anyhow::Error>(());
+                    }
+                    let mut batch = Vec::with_capacity(evs.len() * 2);
+                    for ev in &evs {
+                        encoder.encode_change(&ev.plan, &ev.event, ev.event.source.ts_us, &mut batch)?;
+                    }
+                    if btx.send(batch).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }));
+        }
+        drop(btx);
+        while let Some(batch) = brx.recv().await {
+            sink.send(&batch).await?;
+        }
         let mut failure = None;
-        while let Some(ev) = rx.recv().await {
-            let now = ev.event.source.ts_us;
-            if let Err(e) = encoder.encode_change(&ev.plan, &ev.event, now, &mut batch) {
-                failure = Some(anyhow::Error::from(e));
-                break;
-            }
-            if batch.len() >= 1024 {
-                sink.send(&batch).await?;
-                batch.clear();
+        for t in tasks {
+            if let Err(e) = t.await? {
+                failure.get_or_insert(e);
             }
         }
         drop(rx);
         let report = diff.await?;
         if let Some(e) = failure {
             return Err(e);
-        }
-        if !batch.is_empty() {
-            sink.send(&batch).await?;
         }
         sink.close().await?;
         report
