@@ -435,7 +435,7 @@ impl Connection {
     /// those already received, at least one (reading from the socket when none is). Returns false,
     /// appending nothing, once the COPY has ended and the connection is ready for the next query; a
     /// server error ends it with `Err` (the connection stays usable).
-    pub async fn copy_out_next(&mut self, out: &mut Vec<u8>) -> Result<bool, PgError> {
+    pub async fn copy_out_next(&mut self, out: &mut impl bytes::BufMut) -> Result<bool, PgError> {
         let mut got = false;
         loop {
             while self.rbuf.len() >= 5 {
@@ -450,7 +450,7 @@ impl Connection {
                 let tag = self.rbuf[0];
                 match tag {
                     b'd' => {
-                        out.extend_from_slice(&self.rbuf[5..total]);
+                        out.put_slice(&self.rbuf[5..total]);
                         self.rbuf.advance(total);
                         got = true;
                     }

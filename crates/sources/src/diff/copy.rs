@@ -6,54 +6,59 @@
 //! correctly without needing an `=` operator.
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
 use tidemark_pgwire::{Connection, PgError};
-use tokio_postgres::CopyOutStream;
 
-/// Lines of a COPY stream (without the trailing newline), zero-copy.
-pub struct CopyLines {
-    stream: std::pin::Pin<Box<CopyOutStream>>,
+/// Lines of a `COPY … TO STDOUT` (text) answer, without the trailing newline, zero-copy. Read over a
+/// [`Connection`] of our own (see [`TidXminReader`] for why).
+pub struct CopyLines<'a> {
+    conn: &'a mut Connection,
     buf: BytesMut,
+    /// Bytes of `buf` already searched for a newline.
+    scanned: usize,
     done: bool,
 }
 
-impl std::fmt::Debug for CopyLines {
+impl std::fmt::Debug for CopyLines<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CopyLines").field("buffered", &self.buf.len()).finish()
     }
 }
 
-impl CopyLines {
-    /// Wrap a COPY OUT stream.
-    pub fn new(stream: CopyOutStream) -> Self {
-        CopyLines { stream: Box::pin(stream), buf: BytesMut::new(), done: false }
+impl<'a> CopyLines<'a> {
+    /// Start `sql`, a `COPY … TO STDOUT`, on `conn`. The connection is busy until
+    /// [`CopyLines::next_line`] returned `None`.
+    pub async fn start(conn: &'a mut Connection, sql: &str) -> Result<CopyLines<'a>, PgError> {
+        conn.copy_out_start(sql).await?;
+        Ok(CopyLines { conn, buf: BytesMut::with_capacity(256 * 1024), scanned: 0, done: false })
     }
 
     /// Next line, or `None` at the end.
-    pub async fn next_line(&mut self) -> Result<Option<Bytes>, tokio_postgres::Error> {
+    #[inline]
+    pub async fn next_line(&mut self) -> Result<Option<Bytes>, PgError> {
         loop {
-            if let Some(i) = memchr::memchr(b'\n', &self.buf) {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
+                let i = self.scanned + i;
+                self.scanned = 0;
                 let mut line = self.buf.split_to(i + 1);
                 line.truncate(i);
                 return Ok(Some(line.freeze()));
             }
+            self.scanned = self.buf.len();
             if self.done {
                 if self.buf.is_empty() {
                     return Ok(None);
                 }
+                self.scanned = 0;
                 return Ok(Some(self.buf.split().freeze()));
             }
-            match self.stream.next().await {
-                Some(chunk) => {
-                    let chunk = chunk?;
-                    if self.buf.is_empty() {
-                        // Fast path: keep whole chunks without copying when possible.
-                        self.buf = BytesMut::from(&chunk[..]);
-                    } else {
-                        self.buf.extend_from_slice(&chunk);
-                    }
-                }
-                None => self.done = true,
+            if self.buf.capacity() - self.buf.len() < 64 * 1024 {
+                // A fresh block rather than growing one that lines still point into.
+                let rest = self.buf.split();
+                self.buf = BytesMut::with_capacity(256 * 1024 + rest.len());
+                self.buf.extend_from_slice(&rest);
+            }
+            if !self.conn.copy_out_next(&mut self.buf).await? {
+                self.done = true;
             }
         }
     }

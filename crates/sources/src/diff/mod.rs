@@ -246,15 +246,10 @@ async fn open_side(dsn: &Dsn, snapshot: Option<&str>) -> Result<Client, SourceEr
     Ok(client)
 }
 
-/// A lean connection for the fast path's `(ctid, xmin)` scans, in the side's exported snapshot.
-async fn open_scan_side(dsn: &Dsn, snapshot: &str) -> Result<Connection, SourceError> {
+/// A worker's connection to one side, in that side's exported snapshot.
+async fn open_worker_side(dsn: &Dsn, snapshot: &str) -> Result<Connection, SourceError> {
     let mut c = Connection::connect(dsn, false).await.map_err(SourceError::Pg)?;
-    c.simple_query(
-        "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
-         SET synchronize_seqscans = off; SET max_parallel_workers_per_gather = 0",
-    )
-    .await
-    .map_err(SourceError::Pg)?;
+    c.simple_query(SESSION_SETUP).await.map_err(SourceError::Pg)?;
     c.simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(SourceError::Pg)?;
     c.simple_query(&format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', "''")))
         .await
@@ -622,11 +617,10 @@ pub async fn run(
         let events = events.clone();
         let progress = progress.clone();
         handles.push(tokio::spawn(async move {
-            let old = open_side(&opts.old, Some(&old_snap)).await?;
-            let new = open_side(&opts.new, Some(&new_snap)).await?;
-            // The fast path's narrow scans run on lean connections of their own (see copy::TidXminReader),
-            // opened on first use, in the same snapshots.
-            let mut scan_conns: Option<(Connection, Connection)> = None;
+            // Workers read over lean connections of their own (see copy::TidXminReader), in the sides'
+            // exported snapshots.
+            let mut old = open_worker_side(&opts.old, &old_snap).await?;
+            let mut new = open_worker_side(&opts.new, &new_snap).await?;
             loop {
                 let next = {
                     let mut s = sched.lock().expect("lock");
@@ -650,18 +644,11 @@ pub async fn run(
                 let t0 = Instant::now();
                 let (idx, counts, finished) = match work {
                     Work::Full(unit) => {
-                        let c = diff_unit(&opts, &old, &new, &unit, None, event_time_us, events.as_ref(), &progress).await?;
+                        let c = diff_unit(&opts, &mut old, &mut new, &unit, None, event_time_us, events.as_ref(), &progress).await?;
                         (unit.job.idx, c, true)
                     }
                     Work::Scan { job, blocks } => {
-                        if scan_conns.is_none() {
-                            scan_conns = Some((
-                                open_scan_side(&opts.old, &old_snap).await?,
-                                open_scan_side(&opts.new, &new_snap).await?,
-                            ));
-                        }
-                        let (so, sn) = scan_conns.as_mut().expect("opened above");
-                        let found = fast_candidates(&opts, so, sn, &job, blocks, &progress).await?;
+                        let found = fast_candidates(&opts, &mut old, &mut new, &job, blocks, &progress).await?;
                         let mut s = sched.lock().expect("lock");
                         let st = s.fast.get_mut(&job.idx).expect("fast state");
                         match found {
@@ -701,7 +688,7 @@ pub async fn run(
                         let preds = (tids.0.clone(), tids.1.clone());
                         let unit = Unit { job: job.clone(), range: None, part };
                         let (cr, up, de, un) =
-                            diff_unit(&opts, &old, &new, &unit, Some(preds), event_time_us, events.as_ref(), &progress).await?;
+                            diff_unit(&opts, &mut old, &mut new, &unit, Some(preds), event_time_us, events.as_ref(), &progress).await?;
                         (job.idx, (cr, up, de, un + matched), true)
                     }
                 };
@@ -744,8 +731,8 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn diff_unit(
     opts: &DiffOptions,
-    old: &Client,
-    new: &Client,
+    old: &mut Connection,
+    new: &mut Connection,
     unit: &Unit,
     side_predicates: Option<(String, String)>,
     event_time_us: i64,
@@ -802,14 +789,9 @@ async fn diff_unit(
         Some((o, n)) => (sql_for(Some(o)), sql_for(Some(n))),
         None => (sql_for(None), sql_for(None)),
     };
-    let (old_stream, new_stream) =
-        tokio::try_join!(old.copy_out(old_sql.as_str()), new.copy_out(new_sql.as_str()))
-            .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(&opts.new, e)))?;
-    let mut a = CopyLines::new(old_stream);
-    let mut b = CopyLines::new(new_stream);
-    let read = |r: Result<Option<Bytes>, tokio_postgres::Error>, dsn: &Dsn| {
-        r.map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e)))
-    };
+    let (mut a, mut b) = tokio::try_join!(CopyLines::start(old, &old_sql), CopyLines::start(new, &new_sql))
+        .map_err(SourceError::Pg)?;
+    let read = |r: Result<Option<Bytes>, tidemark_pgwire::PgError>, _: &Dsn| r.map_err(SourceError::Pg);
     let mut la = read(a.next_line().await, &opts.old)?;
     let mut lb = read(b.next_line().await, &opts.new)?;
     let (mut created, mut updated, mut deleted, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
@@ -845,11 +827,10 @@ async fn diff_unit(
             (None, None) => break,
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let fx = key_fields(x, nk);
-                let fy = key_fields(y, nk);
-                keys::compare_keys(&kinds, &fx, &fy)
-            }
+            // Most keys match byte for byte (the same text is the same key, whatever the type);
+            // only differing ones need the typed comparison and its field split.
+            (Some(x), Some(y)) if key_part(x, nk) == key_part(y, nk) => std::cmp::Ordering::Equal,
+            (Some(x), Some(y)) => keys::compare_keys(&kinds, &key_fields(x, nk), &key_fields(y, nk)),
         };
         let ev = match ord {
             std::cmp::Ordering::Less => {
@@ -920,6 +901,14 @@ fn key_fields(line: &Bytes, nk: usize) -> Vec<Bytes> {
         out.push(line.slice(start..));
     }
     out
+}
+
+/// The first `nk` fields of a line, tabs between them included.
+fn key_part(line: &Bytes, nk: usize) -> &[u8] {
+    match memchr::memchr_iter(b'\t', line).nth(nk - 1) {
+        Some(i) => &line[..i],
+        None => line,
+    }
 }
 
 /// Everything after the first `nk` fields (the row's columns).
