@@ -324,21 +324,31 @@ impl Connection {
             if let Some(f) = self.try_frame()? {
                 return Ok(f);
             }
-            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(io_err(&self.addr))?;
-            if n == 0 {
-                return Err(PgError::Io {
-                    addr: self.addr.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "server closed the connection",
-                    ),
-                });
-            }
+            self.read_more().await?;
         }
     }
 
-    /// A complete frame already buffered, without reading.
-    pub fn try_frame(&mut self) -> Result<Option<Frame>, PgError> {
+    /// Read whatever the socket has into the receive buffer; the server closing is an error.
+    async fn read_more(&mut self) -> Result<(), PgError> {
+        if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
+            self.rbuf.reserve(128 * 1024);
+        }
+        let n = self.stream.read_buf(&mut self.rbuf).await.map_err(io_err(&self.addr))?;
+        if n == 0 {
+            return Err(PgError::Io {
+                addr: self.addr.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "server closed the connection",
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Length (tag byte included) of the frame at the start of the receive buffer, once all of it is
+    /// buffered; until then, room for it is reserved.
+    fn buffered_frame_len(&mut self) -> Result<Option<usize>, PgError> {
         if self.rbuf.len() < 5 {
             return Ok(None);
         }
@@ -351,6 +361,14 @@ impl Connection {
             self.rbuf.reserve(total - self.rbuf.len());
             return Ok(None);
         }
+        Ok(Some(total))
+    }
+
+    /// A complete frame already buffered, without reading.
+    pub fn try_frame(&mut self) -> Result<Option<Frame>, PgError> {
+        let Some(total) = self.buffered_frame_len()? else {
+            return Ok(None);
+        };
         let mut frame = self.rbuf.split_to(total);
         let tag = frame[0];
         frame.advance(5);
@@ -438,15 +456,7 @@ impl Connection {
     pub async fn copy_out_next(&mut self, out: &mut impl bytes::BufMut) -> Result<bool, PgError> {
         let mut got = false;
         loop {
-            while self.rbuf.len() >= 5 {
-                let len = i32::from_be_bytes([self.rbuf[1], self.rbuf[2], self.rbuf[3], self.rbuf[4]]);
-                if len < 4 {
-                    return Err(PgError::Protocol(format!("invalid frame length {len}")));
-                }
-                let total = 1 + len as usize;
-                if self.rbuf.len() < total {
-                    break;
-                }
+            while let Some(total) = self.buffered_frame_len()? {
                 let tag = self.rbuf[0];
                 match tag {
                     b'd' => {
@@ -478,19 +488,7 @@ impl Connection {
             if got {
                 return Ok(true);
             }
-            if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
-                self.rbuf.reserve(128 * 1024);
-            }
-            let n = self.stream.read_buf(&mut self.rbuf).await.map_err(io_err(&self.addr))?;
-            if n == 0 {
-                return Err(PgError::Io {
-                    addr: self.addr.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "server closed the connection",
-                    ),
-                });
-            }
+            self.read_more().await?;
         }
     }
 
