@@ -95,6 +95,15 @@ pub enum BinaryCopyError {
     Format(&'static str),
 }
 
+impl From<BinaryCopyError> for crate::SourceError {
+    fn from(e: BinaryCopyError) -> Self {
+        match e {
+            BinaryCopyError::Pg(e) => crate::SourceError::Pg(e),
+            BinaryCopyError::Format(m) => crate::SourceError::Pg(PgError::Protocol(m.into())),
+        }
+    }
+}
+
 impl From<PgError> for BinaryCopyError {
     fn from(e: PgError) -> Self {
         BinaryCopyError::Pg(e)

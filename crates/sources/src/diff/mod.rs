@@ -648,7 +648,7 @@ pub async fn run(
                         (unit.job.idx, c, true)
                     }
                     Work::Scan { job, blocks } => {
-                        let found = fast_candidates(&opts, &mut old, &mut new, &job, blocks, &progress).await?;
+                        let found = fast_candidates(&mut old, &mut new, &job, blocks, &progress).await?;
                         let mut s = sched.lock().expect("lock");
                         let st = s.fast.get_mut(&job.idx).expect("fast state");
                         match found {
@@ -685,10 +685,10 @@ pub async fn run(
                         (job.idx, (0, 0, 0, 0), false)
                     }
                     Work::Fetch { job, tids, part, matched } => {
-                        let preds = (tids.0.clone(), tids.1.clone());
                         let unit = Unit { job: job.clone(), range: None, part };
+                        let preds = Some((tids.0.as_str(), tids.1.as_str()));
                         let (cr, up, de, un) =
-                            diff_unit(&opts, &mut old, &mut new, &unit, Some(preds), event_time_us, events.as_ref(), &progress).await?;
+                            diff_unit(&opts, &mut old, &mut new, &unit, preds, event_time_us, events.as_ref(), &progress).await?;
                         (job.idx, (cr, up, de, un + matched), true)
                     }
                 };
@@ -734,7 +734,7 @@ async fn diff_unit(
     old: &mut Connection,
     new: &mut Connection,
     unit: &Unit,
-    side_predicates: Option<(String, String)>,
+    side_predicates: Option<(&str, &str)>,
     event_time_us: i64,
     events: Option<&mpsc::Sender<DiffEvent>>,
     progress: &DiffProgress,
@@ -773,11 +773,9 @@ async fn diff_unit(
     } else {
         format!("{}, {}", sort_exprs.join(", "), cols.join(", "))
     };
-    let sql_for = |extra: Option<&String>| {
-        let mut w = wheres.clone();
-        if let Some(e) = extra {
-            w.push(e.clone());
-        }
+    let sql_for = |extra: Option<&str>| {
+        let mut w: Vec<&str> = wheres.iter().map(String::as_str).collect();
+        w.extend(extra);
         let where_sql = if w.is_empty() { String::new() } else { format!(" WHERE {}", w.join(" AND ")) };
         format!(
             "COPY (SELECT {select_list} FROM {}{where_sql} ORDER BY {}) TO STDOUT",
@@ -785,15 +783,14 @@ async fn diff_unit(
             order.join(", ")
         )
     };
-    let (old_sql, new_sql) = match &side_predicates {
+    let (old_sql, new_sql) = match side_predicates {
         Some((o, n)) => (sql_for(Some(o)), sql_for(Some(n))),
         None => (sql_for(None), sql_for(None)),
     };
     let (mut a, mut b) = tokio::try_join!(CopyLines::start(old, &old_sql), CopyLines::start(new, &new_sql))
         .map_err(SourceError::Pg)?;
-    let read = |r: Result<Option<Bytes>, tidemark_pgwire::PgError>, _: &Dsn| r.map_err(SourceError::Pg);
-    let mut la = read(a.next_line().await, &opts.old)?;
-    let mut lb = read(b.next_line().await, &opts.new)?;
+    let mut la = a.next_line().await?;
+    let mut lb = b.next_line().await?;
     let (mut created, mut updated, mut deleted, mut unchanged) = (0u64, 0u64, 0u64, 0u64);
     let mut rows_since = 0u64;
     let emit = |kind: ChangeKind, before: Option<&Bytes>, after: Option<&Bytes>| -> Option<DiffEvent> {
@@ -836,14 +833,14 @@ async fn diff_unit(
             std::cmp::Ordering::Less => {
                 deleted += 1;
                 let e = if opts.verify { None } else { emit(ChangeKind::Delete, la.as_ref(), None) };
-                la = read(a.next_line().await, &opts.old)?;
+                la = a.next_line().await?;
                 rows_since += 1;
                 e
             }
             std::cmp::Ordering::Greater => {
                 created += 1;
                 let e = if opts.verify { None } else { emit(ChangeKind::Insert, None, lb.as_ref()) };
-                lb = read(b.next_line().await, &opts.new)?;
+                lb = b.next_line().await?;
                 rows_since += 1;
                 e
             }
@@ -860,8 +857,8 @@ async fn diff_unit(
                         emit(ChangeKind::Update, Some(x), Some(y))
                     }
                 };
-                la = read(a.next_line().await, &opts.old)?;
-                lb = read(b.next_line().await, &opts.new)?;
+                la = a.next_line().await?;
+                lb = b.next_line().await?;
                 rows_since += 2;
                 e
             }
@@ -937,7 +934,6 @@ const MAX_FAST_CANDIDATES: usize = 2_000_000;
 /// Merge the `(ctid, xmin)` streams of both sides. `None` means "use the full method" (order not
 /// as expected, or too many candidates).
 async fn fast_candidates(
-    opts: &DiffOptions,
     old: &mut Connection,
     new: &mut Connection,
     job: &TableJob,
@@ -954,30 +950,15 @@ async fn fast_candidates(
     let (mut a, mut b) =
         tokio::try_join!(copy::TidXminReader::start(old, &sql), copy::TidXminReader::start(new, &sql))
             .map_err(SourceError::Pg)?;
-    let read = |r: Result<Option<copy::TidXmin>, copy::BinaryCopyError>, _: &Dsn| match r {
-        Ok(v) => Ok(v),
-        Err(copy::BinaryCopyError::Pg(e)) => Err(SourceError::Pg(e)),
-        Err(copy::BinaryCopyError::Format(m)) => {
-            Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(m.into())))
-        }
-    };
-    // Stopping early leaves both COPYs running: read them out so the connections stay usable.
-    macro_rules! give_up {
-        () => {{
-            for r in [a.drain().await, b.drain().await] {
-                read(r.map(|_| None), &opts.new)?;
-            }
-            return Ok(None);
-        }};
-    }
     let mut c = Candidates { old: Vec::new(), new: Vec::new(), matched: 0 };
-    let mut la = read(a.next_row().await, &opts.old)?;
-    let mut lb = read(b.next_row().await, &opts.new)?;
+    let mut la = a.next_row().await?;
+    let mut lb = b.next_row().await?;
     let (mut last_a, mut last_b) = ((0u32, 0u16), (0u32, 0u16));
     let mut rows = 0u64;
-    loop {
+    // true: give up (order not as expected, or too many candidates).
+    let gave_up = loop {
         let ord = match (&la, &lb) {
-            (None, None) => break,
+            (None, None) => break false,
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (Some(x), Some(y)) => x.0.cmp(&y.0),
@@ -996,19 +977,19 @@ async fn fast_candidates(
             }
         }
         if la.is_none() {
-            la = read(a.next_row().await, &opts.old)?;
+            la = a.next_row().await?;
             if let Some(x) = &la {
                 if x.0 < last_a {
-                    give_up!();
+                    break true;
                 }
                 last_a = x.0;
             }
         }
         if lb.is_none() {
-            lb = read(b.next_row().await, &opts.new)?;
+            lb = b.next_row().await?;
             if let Some(y) = &lb {
                 if y.0 < last_b {
-                    give_up!();
+                    break true;
                 }
                 last_b = y.0;
             }
@@ -1019,8 +1000,14 @@ async fn fast_candidates(
         }
         if c.old.len() + c.new.len() > MAX_FAST_CANDIDATES {
             tracing::info!(table = %job.id, "many changed row versions; using the full method");
-            give_up!();
+            break true;
         }
+    };
+    if gave_up {
+        // Both COPYs are still running: read them out so the connections stay usable.
+        a.drain().await?;
+        b.drain().await?;
+        return Ok(None);
     }
     Ok(Some(c))
 }
