@@ -66,7 +66,7 @@ psql_ postgres -c "CREATE PROCEDURE load(n int) LANGUAGE plpgsql AS \$\$ DECLARE
               PERFORM pg_sleep(greatest(0, extract(epoch FROM t0 + i * interval '10 ms' - clock_timestamp()))); END LOOP;
           END \$\$;"
 "$BIN" stream --source "$DSN" --publication lat_pub --slot b_lat --sink "kafka://$BS" --set value.converter.schemas.enable=false \
-  --set key.converter.schemas.enable=false --set kafka.linger.ms=${LAT_LINGER:-1} --set kafka.topic.create=$CREATE --log warn &
+  --set key.converter.schemas.enable=false --set kafka.linger.ms=1 --set kafka.topic.create=$CREATE --log warn &
 TM=$!
 sleep 2
 WANT=$((RATE_TX * 50))

@@ -4,9 +4,9 @@
 //!     latency_consumer <bootstrap> <topic> <count>
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -20,22 +20,9 @@ fn main() {
         .create()
         .expect("consumer");
     // Wait for the topic to exist, then read it from the start.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let partitions = loop {
-        if let Ok(md) = c.fetch_metadata(Some(topic), Duration::from_secs(5)) {
-            let n = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
-            if n > 0 {
-                break n;
-            }
-        }
-        assert!(Instant::now() < deadline, "topic never appeared");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions as i32 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("partition");
-    }
-    c.assign(&tpl).expect("assign");
+    let partitions =
+        tidemark_testkit::kafka::assign_from_beginning(&c, topic, Instant::now() + Duration::from_secs(60));
+    assert!(partitions > 0, "topic never appeared");
     let mut lat = Vec::with_capacity(count);
     let end = Instant::now() + Duration::from_secs(300);
     while lat.len() < count && Instant::now() < end {

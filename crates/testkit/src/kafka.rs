@@ -148,6 +148,28 @@ fn signal(pid: u32, sig: &str) -> bool {
     Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().is_ok_and(|s| s.success())
 }
 
+/// Waits until `topic` exists (its metadata lists partitions) or `deadline` passes, then assigns
+/// every partition to `c` from the beginning; returns the number of partitions.
+pub fn assign_from_beginning(c: &BaseConsumer, topic: &str, deadline: Instant) -> usize {
+    let partitions = loop {
+        let n = c
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|md| md.topics().first().map(|t| t.partitions().len()))
+            .unwrap_or(0);
+        if n > 0 || Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("assign partition");
+    }
+    c.assign(&tpl).expect("assign");
+    partitions
+}
+
 /// Reads `topic` at `bootstrap` from the beginning of every partition until `want` messages arrived or
 /// 30 s passed. Partitions come from the broker's metadata.
 pub fn consume(bootstrap: &str, topic: &str, want: usize) -> Vec<Consumed> {
@@ -158,19 +180,7 @@ pub fn consume(bootstrap: &str, topic: &str, want: usize) -> Vec<Consumed> {
         .create()
         .expect("create consumer");
     let end = Instant::now() + Duration::from_secs(30);
-    let partitions = loop {
-        let md = c.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("topic metadata");
-        let n = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
-        if n > 0 || Instant::now() > end {
-            break n as i32;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("assign partition");
-    }
-    c.assign(&tpl).expect("assign");
+    assign_from_beginning(&c, topic, end);
     let mut out = Vec::new();
     while out.len() < want && Instant::now() < end {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
