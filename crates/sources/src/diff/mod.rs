@@ -900,21 +900,19 @@ fn key_fields(line: &Bytes, nk: usize) -> Vec<Bytes> {
     out
 }
 
+/// Where the first `nk` fields of a line end: the tab after them, if any.
+fn key_end(line: &[u8], nk: usize) -> Option<usize> {
+    memchr::memchr_iter(b'\t', line).nth(nk - 1)
+}
+
 /// The first `nk` fields of a line, tabs between them included.
 fn key_part(line: &Bytes, nk: usize) -> &[u8] {
-    match memchr::memchr_iter(b'\t', line).nth(nk - 1) {
-        Some(i) => &line[..i],
-        None => line,
-    }
+    key_end(line, nk).map_or(&line[..], |i| &line[..i])
 }
 
 /// Everything after the first `nk` fields (the row's columns).
 fn data_part(line: &Bytes, nk: usize) -> &[u8] {
-    let mut it = memchr::memchr_iter(b'\t', line);
-    match it.nth(nk - 1) {
-        Some(i) => &line[i + 1..],
-        None => &[],
-    }
+    key_end(line, nk).map_or(&[], |i| &line[i + 1..])
 }
 
 /// Row versions that differ between two physical copies of one table.
