@@ -6,16 +6,13 @@
 //! values can travel to the encoder without being copied. Reading is cancel-safe: a frame is removed
 //! from the buffer only when it is complete.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::{Buf, Bytes, BytesMut};
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use postgres_protocol::message::frontend;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{Dsn, PgError, ServerError, SslMode};
+use crate::transport::Stream;
+use crate::{Dsn, PgError, ServerError};
 
 /// One backend message: its type byte and its body (without the length word).
 #[derive(Debug, Clone)]
@@ -24,50 +21,6 @@ pub struct Frame {
     pub tag: u8,
     /// Message body.
     pub body: Bytes,
-}
-
-enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
 }
 
 /// Result of a simple query: the rows (text format) of the last result set and the command tags.
@@ -122,56 +75,36 @@ impl Connection {
     }
 
     async fn connect_inner(dsn: &Dsn, replication: bool) -> Result<Connection, PgError> {
-        let addr = dsn.addr();
-        let stream = if dsn.host.starts_with('/') {
-            Stream::Unix(UnixStream::connect(&addr).await.map_err(io_err(&addr))?)
-        } else {
-            let tcp = TcpStream::connect((dsn.host.as_str(), dsn.port)).await.map_err(io_err(&addr))?;
-            let _ = tcp.set_nodelay(true);
-            Self::maybe_tls(tcp, dsn, &addr).await?
-        };
-        let mut conn = Connection {
-            stream,
-            rbuf: BytesMut::with_capacity(256 * 1024),
-            wbuf: BytesMut::with_capacity(8 * 1024),
-            addr,
-            parameters: Vec::new(),
-            server_version_num: 0,
-        };
-        conn.startup(dsn, replication).await?;
-        Ok(conn)
-    }
-
-    async fn maybe_tls(mut tcp: TcpStream, dsn: &Dsn, addr: &str) -> Result<Stream, PgError> {
-        if dsn.ssl_mode == SslMode::Disable {
-            return Ok(Stream::Tcp(tcp));
-        }
-        let mut buf = BytesMut::new();
-        frontend::ssl_request(&mut buf);
-        tcp.write_all(&buf).await.map_err(io_err(addr))?;
-        let mut answer = [0u8; 1];
-        tcp.read_exact(&mut answer).await.map_err(io_err(addr))?;
-        match answer[0] {
-            b'S' => {
-                let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config());
-                let name = rustls::pki_types::ServerName::try_from(dsn.host.clone()).map_err(|e| {
-                    PgError::Tls { addr: addr.into(), reason: format!("bad server name: {e}") }
-                })?;
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| PgError::Tls { addr: addr.into(), reason: e.to_string() })?;
-                Ok(Stream::Tls(Box::new(tls)))
+        let attempts = crate::transport::attempts(dsn);
+        let mut first_err = None;
+        for (i, &attempt) in attempts.iter().enumerate() {
+            let stream = crate::transport::open(dsn, attempt).await;
+            let res = match stream {
+                Ok(stream) => {
+                    let mut conn = Connection {
+                        stream,
+                        rbuf: BytesMut::with_capacity(256 * 1024),
+                        wbuf: BytesMut::with_capacity(8 * 1024),
+                        addr: dsn.addr(),
+                        parameters: Vec::new(),
+                        server_version_num: 0,
+                    };
+                    conn.startup(dsn, replication).await.map(|()| conn)
+                }
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(conn) => return Ok(conn),
+                // `allow`: a server that refuses plain text gets a second try with TLS.
+                Err(e @ PgError::Server(_)) if i + 1 < attempts.len() => first_err = Some(e),
+                Err(e) => {
+                    return Err(first_err
+                        .filter(|_| matches!(e, PgError::TlsUnsupported { .. }))
+                        .unwrap_or(e))
+                }
             }
-            b'N' if dsn.ssl_mode == SslMode::Prefer => Ok(Stream::Tcp(tcp)),
-            b'N' => Err(PgError::Tls {
-                addr: addr.into(),
-                reason: "sslmode=require but the server does not accept TLS (ssl=off); enable ssl on the \
-                         server or use sslmode=prefer"
-                    .into(),
-            }),
-            other => Err(PgError::Protocol(format!("unexpected answer {other:#x} to SSLRequest"))),
         }
+        Err(first_err.unwrap_or_else(|| PgError::Protocol("no connection attempt was made".into())))
     }
 
     async fn startup(&mut self, dsn: &Dsn, replication: bool) -> Result<(), PgError> {
@@ -187,6 +120,9 @@ impl Connection {
         ];
         if replication {
             params.push(("replication", "database"));
+        }
+        if let Some(o) = &dsn.options {
+            params.push(("options", o));
         }
         self.wbuf.clear();
         frontend::startup_message(params.iter().copied(), &mut self.wbuf)
@@ -219,16 +155,7 @@ impl Connection {
     }
 
     async fn authenticate(&mut self, dsn: &Dsn) -> Result<(), PgError> {
-        let need_password = || {
-            dsn.password.clone().ok_or_else(|| {
-                PgError::Auth(format!(
-                    "the server at {} asks user {:?} for a password and none was given; put it in the DSN \
-                     (postgres://user:password@host/db) or in PGPASSWORD",
-                    dsn.addr(),
-                    dsn.user
-                ))
-            })
-        };
+        let need_password = || dsn.password.clone().ok_or_else(|| dsn.no_password_error());
         loop {
             let f = self.read_frame().await?;
             match f.tag {

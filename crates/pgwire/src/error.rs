@@ -90,6 +90,31 @@ pub enum PgError {
     /// The DSN could not be parsed.
     #[error("invalid connection string: {0}")]
     Dsn(String),
+    /// The DSN could not be parsed or its files read: names the part, shows the text password-masked.
+    #[error(transparent)]
+    BadDsn(#[from] crate::dsn_text::DsnError),
+    /// TLS is required but the server does not offer it.
+    #[error(
+        "the server at {addr} does not support TLS (it runs with ssl=off), but sslmode={mode} requires it. \
+         Fix: enable TLS on the server (ssl=on with ssl_cert_file and ssl_key_file), or, on a network you \
+         trust, connect with sslmode=prefer or sslmode=disable"
+    )]
+    TlsUnsupported {
+        /// Address.
+        addr: String,
+        /// The sslmode that required TLS.
+        mode: &'static str,
+    },
+    /// The server's certificate (or ours) was rejected.
+    #[error("TLS with {addr} failed: {problem}. Fix: {fix}")]
+    TlsVerify {
+        /// Address.
+        addr: String,
+        /// What failed.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
 }
 
 impl PgError {

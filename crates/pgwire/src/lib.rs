@@ -8,15 +8,20 @@
 
 pub mod conn;
 pub mod dsn;
+pub mod dsn_text;
 pub mod error;
 pub mod pgoutput;
+mod pgpass;
 pub mod replication;
 pub mod sql;
-mod tls;
+pub mod tls;
+mod transport;
 
 pub use conn::{Connection, Frame, QueryResult};
 pub use dsn::{Dsn, SslMode};
+pub use dsn_text::DsnError;
 pub use error::{PgError, ServerError};
 pub use replication::{
     IdentifySystem, ReplicationMessage, ReplicationStream, SlotCreated, StartOptions, PG_EPOCH_OFFSET_US,
 };
+pub use transport::Keepalive;

@@ -1,9 +1,13 @@
-//! Plain-SQL connections (`tokio-postgres`) built from the same [`Dsn`] and TLS rules as the
-//! replication connection, with the connection task spawned and errors mapped to [`PgError`].
+//! Plain-SQL connections (`tokio-postgres`) built from the same [`Dsn`] as the replication
+//! connection. The transport — TCP or socket, keepalives, SSLRequest and the TLS handshake with the
+//! DSN's one rustls config — is opened by [`crate::transport`] and handed to tokio-postgres'
+//! `connect_raw`, so both connection kinds verify the server identically and fail with the same
+//! messages. The connection task is spawned and errors are mapped to [`PgError`].
 
 use tokio_postgres::Client;
 
-use crate::{Dsn, PgError, ServerError, SslMode};
+use crate::transport::{self, Attempt};
+use crate::{Dsn, PgError, ServerError};
 
 /// Convert a `tokio-postgres` error, keeping SQLSTATE and messages.
 pub fn map_err(dsn: &Dsn, e: tokio_postgres::Error) -> PgError {
@@ -21,11 +25,7 @@ pub fn map_err(dsn: &Dsn, e: tokio_postgres::Error) -> PgError {
         return PgError::Timeout(dsn.addr());
     }
     if msg.contains("password missing") {
-        return PgError::Auth(format!(
-            "the server at {} asks user {:?} for a password and none was given; put it in the DSN or PGPASSWORD",
-            dsn.addr(),
-            dsn.user
-        ));
+        return dsn.no_password_error();
     }
     let source = std::error::Error::source(&e)
         .and_then(|s| s.downcast_ref::<std::io::Error>())
@@ -36,20 +36,36 @@ pub fn map_err(dsn: &Dsn, e: tokio_postgres::Error) -> PgError {
 
 /// Connect a SQL client; the connection driver runs on the current tokio runtime.
 pub async fn connect(dsn: &Dsn) -> Result<Client, PgError> {
+    match tokio::time::timeout(dsn.connect_timeout, connect_inner(dsn)).await {
+        Ok(r) => r,
+        Err(_) => Err(PgError::Timeout(dsn.addr())),
+    }
+}
+
+async fn connect_inner(dsn: &Dsn) -> Result<Client, PgError> {
     let cfg = dsn.sql_config();
-    let client = if dsn.ssl_mode == SslMode::Disable || dsn.host.starts_with('/') {
-        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await.map_err(|e| map_err(dsn, e))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        client
-    } else {
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new((*crate::tls::client_config()).clone());
-        let (client, conn) = cfg.connect(tls).await.map_err(|e| map_err(dsn, e))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        client
-    };
-    Ok(client)
+    let attempts = transport::attempts(dsn);
+    let mut first_err = None;
+    for (i, &attempt) in attempts.iter().enumerate() {
+        let res = match transport::open(dsn, attempt).await {
+            Ok(stream) => cfg.connect_raw(stream, tokio_postgres::NoTls).await.map_err(|e| map_err(dsn, e)),
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok((client, conn)) => {
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                return Ok(client);
+            }
+            // `allow`: a server that refuses plain text gets a second try with TLS.
+            Err(e @ PgError::Server(_)) if i + 1 < attempts.len() && attempt == Attempt::Plain => {
+                first_err = Some(e)
+            }
+            Err(e) => {
+                return Err(first_err.filter(|_| matches!(e, PgError::TlsUnsupported { .. })).unwrap_or(e))
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| PgError::Protocol("no connection attempt was made".into())))
 }

@@ -136,6 +136,18 @@ pub enum SourceError {
     /// Other server/protocol errors.
     #[error("{0}")]
     Pg(PgError),
+    /// The database named in the DSN does not exist on the server.
+    #[error(
+        "database {db:?} does not exist on the PostgreSQL server at {addr}. Fix: correct the database name in \
+         the DSN (dbname=... or postgres://host/DBNAME; list them with `psql -l`), or create it with \
+         `CREATE DATABASE \"{db}\";`"
+    )]
+    NoDatabase {
+        /// Database name.
+        db: String,
+        /// Server.
+        addr: String,
+    },
 }
 
 impl SourceError {
@@ -163,6 +175,10 @@ impl SourceError {
             PgError::Server(s) if s.code == "28000" && s.message.contains("replication connection") => {
                 SourceError::NoReplicationRole(user.to_string())
             }
+            PgError::Server(s) if s.code == "3D000" => SourceError::NoDatabase {
+                db: s.message.split('"').nth(1).unwrap_or_default().to_string(),
+                addr: addr.to_string(),
+            },
             PgError::Io { source, .. } => {
                 SourceError::Unreachable { addr: addr.to_string(), reason: source.to_string() }
             }

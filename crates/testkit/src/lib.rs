@@ -8,7 +8,10 @@
 //! Server binaries are found in `$TIDEMARK_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`, else
 //! `pg_config --bindir`. When none exists, [`ClusterError::NoServer`] says how to install them.
 
+pub mod certs;
 pub mod kafka;
+
+pub use certs::TestCa;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -62,11 +65,18 @@ pub struct ClusterBuilder {
     auth: HostAuth,
     ssl: bool,
     archive: bool,
+    hba: Vec<String>,
 }
 
 impl Default for ClusterBuilder {
     fn default() -> Self {
-        ClusterBuilder { settings: Vec::new(), auth: HostAuth::Trust, ssl: false, archive: false }
+        ClusterBuilder {
+            settings: Vec::new(),
+            auth: HostAuth::Trust,
+            ssl: false,
+            archive: false,
+            hba: Vec::new(),
+        }
     }
 }
 
@@ -81,9 +91,16 @@ impl ClusterBuilder {
         self.auth = a;
         self
     }
-    /// Enable TLS with a fresh self-signed certificate; TCP connections without TLS are then rejected.
+    /// Enable TLS with a certificate signed by a fresh test CA ([`Cluster::ca`]; subjectAltName
+    /// `localhost` only); the server trusts that CA for client certificates. TCP connections without
+    /// TLS are then rejected.
     pub fn ssl(mut self, on: bool) -> Self {
         self.ssl = on;
+        self
+    }
+    /// Put a `pg_hba.conf` line before all others (e.g. `hostssl all cdc 127.0.0.1/32 cert`).
+    pub fn hba_line(mut self, line: &str) -> Self {
+        self.hba.push(line.into());
         self
     }
     /// Archive WAL (archive_mode=on) into the cluster's folder, for base backups and point-in-time
@@ -108,6 +125,7 @@ pub struct Cluster {
     as_postgres: bool,
     auth: HostAuth,
     running: bool,
+    ca: Option<TestCa>,
 }
 
 fn is_root() -> bool {
@@ -205,6 +223,7 @@ impl Cluster {
             as_postgres,
             auth: b.auth,
             running: false,
+            ca: None,
         };
         if as_postgres {
             let st = Command::new("chown").args(["-R", "postgres:", &root.to_string_lossy()]).status()?;
@@ -240,38 +259,24 @@ impl Cluster {
         );
         conf.push_str(&format!("unix_socket_directories = '{}'\n", root.display()));
         if b.ssl {
-            let crt = data.join("server.crt");
-            let key = data.join("server.key");
-            let out = Command::new("openssl")
-                .args([
-                    "req",
-                    "-new",
-                    "-x509",
-                    "-days",
-                    "2",
-                    "-nodes",
-                    "-subj",
-                    "/CN=localhost",
-                    "-newkey",
-                    "rsa:2048",
-                ])
-                .arg("-out")
-                .arg(&crt)
-                .arg("-keyout")
-                .arg(&key)
-                .output()
-                .map_err(|e| ClusterError::Command { cmd: "openssl".into(), output: e.to_string() })?;
-            if !out.status.success() {
-                return Err(ClusterError::Command {
-                    cmd: "openssl req".into(),
-                    output: String::from_utf8_lossy(&out.stderr).into(),
-                });
-            }
+            let ca = TestCa::create(&root.join("pki"))?;
+            let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+            std::fs::copy(ca.server().0, &crt)?;
+            std::fs::copy(ca.server().1, &key)?;
+            std::fs::copy(ca.ca_cert(), data.join("root.crt"))?;
             if as_postgres {
-                let _ = Command::new("chown").args(["postgres:"]).arg(&crt).arg(&key).status();
+                let _ = Command::new("chown")
+                    .args(["postgres:"])
+                    .arg(&crt)
+                    .arg(&key)
+                    .arg(data.join("root.crt"))
+                    .status();
             }
             let _ = Command::new("chmod").arg("600").arg(&key).status();
-            conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+            c.ca = Some(ca);
+            conf.push_str(
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'root.crt'\n",
+            );
         }
         if b.archive {
             let archive = root.join("archive");
@@ -302,6 +307,11 @@ impl Cluster {
                      hostnossl all all 0.0.0.0/0 reject\nhostnossl replication all 0.0.0.0/0 reject\n{hba}"
                 ),
             )?;
+        }
+        if !b.hba.is_empty() {
+            let hba_path = data.join("pg_hba.conf");
+            let hba = std::fs::read_to_string(&hba_path)?;
+            std::fs::write(&hba_path, format!("{}\n{hba}", b.hba.join("\n")))?;
         }
         let mut last_err = None;
         for _ in 0..5 {
@@ -427,6 +437,7 @@ impl Cluster {
             as_postgres: self.as_postgres,
             auth: self.auth,
             running: false,
+            ca: None,
         };
         let mut last = None;
         for _ in 0..5 {
@@ -472,6 +483,11 @@ impl Cluster {
         self.pg_ctl_start()?;
         self.running = true;
         Ok(())
+    }
+
+    /// The test CA (clusters built with [`ClusterBuilder::ssl`]).
+    pub fn ca(&self) -> Option<&TestCa> {
+        self.ca.as_ref()
     }
 
     /// TCP port.
