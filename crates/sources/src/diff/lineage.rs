@@ -34,7 +34,7 @@ use crate::catalog::Catalog;
 use crate::SourceError;
 
 /// What is known about one side's place in the cluster's history.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Side {
     /// `old` or `new`, for messages.
     pub label: &'static str,
@@ -48,19 +48,43 @@ pub struct Side {
     pub in_recovery: bool,
     /// The timeline the side writes (primary) or replays (standby), when it could be learned.
     pub timeline: Option<u32>,
-    /// WAL position before the diff's snapshot was taken (lower bound of what the snapshot contains).
+    /// WAL position (write or replay) before the diff's snapshot was taken.
     pub pos_before: u64,
-    /// WAL position after the snapshot was taken (upper bound of what the snapshot contains).
+    /// WAL position after the snapshot was taken (an upper bound of what the snapshot contains).
     pub pos_after: u64,
-    /// Latest checkpoint: its timeline, the timeline before it, its next full transaction id.
+    /// Latest checkpoint's timeline.
     pub ckpt_tli: u32,
+    /// The timeline before the latest checkpoint's (different only for the checkpoint that ended a
+    /// recovery and opened a new timeline).
     pub ckpt_prev_tli: u32,
+    /// Latest checkpoint's next full transaction id.
     pub ckpt_next_xid: u64,
     /// `txid_snapshot_xmax` of the diff's snapshot: no transaction at or past it is visible.
     pub snapshot_xmax: u64,
     /// Ancestor timelines and where each ended, from the current timeline's history file
     /// (`Ok(vec![])` on timeline 1), or why they could not be read.
     pub history: Result<Vec<(u32, u64)>, String>,
+}
+
+impl Default for Side {
+    /// Nothing known: every proof from it fails.
+    fn default() -> Side {
+        Side {
+            label: "",
+            sysid: String::new(),
+            started: String::new(),
+            pid: 0,
+            in_recovery: false,
+            timeline: None,
+            pos_before: 0,
+            pos_after: 0,
+            ckpt_tli: 0,
+            ckpt_prev_tli: 0,
+            ckpt_next_xid: 0,
+            snapshot_xmax: u64::MAX,
+            history: Err("not read".into()),
+        }
+    }
 }
 
 /// Position before the snapshot, and the system identifier (read on a plain connection).
@@ -266,7 +290,10 @@ fn ancestor(a: &Side, b: &Side) -> Result<String, String> {
     };
     let (b_prefix, end) = match b_hist.iter().position(|(t, _)| *t == tli) {
         Some(i) => (&b_hist[..i], b_hist[i].1),
-        None if b_tli == tli => (&b_hist[..], b.pos_before),
+        // b's WAL only grows on its timeline, so its latest position is where its history reaches now.
+        // (Which of b's transactions its snapshot sees does not matter: what makes equal (ctid, xmin)
+        // equal rows is that every xid a has used names the same transaction on b.)
+        None if b_tli == tli => (&b_hist[..], b.pos_after.max(b.pos_before)),
         None => {
             return Err(format!(
                 "timeline {tli} (where the {al} side's data ends) is not in the {bl} side's history"

@@ -150,11 +150,12 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
 fn outcome(r: &DiffReport, verify: bool) -> Result<Option<&'static str>, ExitStatus> {
     let failed = r.failed().len();
     if failed > 0 {
-        let what = if verify { "; the databases were not shown to agree" } else { "" };
-        return Err(ExitStatus(
-            3,
-            format!("No verdict: {failed} table(s) could not be compared (see above){what}."),
-        ));
+        let msg = if verify {
+            format!("No verdict: {failed} table(s) could not be compared (see above); the databases were not shown to agree.")
+        } else {
+            format!("{failed} table(s) could not be compared (see above); their events are missing.")
+        };
+        return Err(ExitStatus(3, msg));
     }
     if r.tables.is_empty() {
         return Err(ExitStatus(
