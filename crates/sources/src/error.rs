@@ -148,6 +148,13 @@ pub enum SourceError {
         /// Server.
         addr: String,
     },
+    /// `diff`/`verify`: a publication named with --publication does not exist (they never create one).
+    #[error(
+        "publication {0:?} does not exist on the database the tables are read from (--new for diff, --source \
+         for verify). Fix: name an existing publication (`SELECT pubname FROM pg_publication;` there) or list \
+         the tables with --tables schema.table,...; diff and verify create nothing on either server"
+    )]
+    DiffNoPublication(String),
 }
 
 impl SourceError {

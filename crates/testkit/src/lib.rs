@@ -466,6 +466,82 @@ impl Cluster {
         Ok(c)
     }
 
+    /// A physical streaming standby of this cluster (base backup, `standby.signal`, `primary_conninfo`
+    /// over this cluster's Unix socket), started and replaying; same system identifier.
+    pub fn standby(&self) -> Result<Cluster, ClusterError> {
+        let backup = self.base_backup()?;
+        let root = std::env::temp_dir().join(format!(
+            "tidemark-standby-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+        ));
+        std::fs::create_dir_all(&root)?;
+        let data = root.join("data");
+        let st = Command::new("cp").arg("-a").arg(&backup).arg(&data).status()?;
+        if !st.success() {
+            return Err(ClusterError::Command { cmd: "cp backup".into(), output: "failed".into() });
+        }
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf"))?;
+        conf.push_str(&format!(
+            "\n# streaming standby\nprimary_conninfo = 'host={} port={} user=postgres'\nhot_standby = on\n\
+             archive_mode = off\nunix_socket_directories = '{}'\n",
+            self.root.display(),
+            self.port,
+            root.display()
+        ));
+        std::fs::write(data.join("postgresql.conf"), conf)?;
+        std::fs::write(data.join("standby.signal"), "")?;
+        if self.as_postgres {
+            let _ = Command::new("chown").args(["-R", "postgres:"]).arg(&root).status();
+        }
+        let mut c = Cluster {
+            root,
+            data,
+            bin: self.bin.clone(),
+            port: 0,
+            as_postgres: self.as_postgres,
+            auth: self.auth,
+            running: false,
+        };
+        let mut last = None;
+        for _ in 0..5 {
+            c.port = free_port()?;
+            match c.pg_ctl_start() {
+                Ok(()) => {
+                    c.running = true;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if !c.running {
+            return Err(last.unwrap_or(ClusterError::NoServer));
+        }
+        let streaming = c.wait_for(Duration::from_secs(60), || {
+            c.psql("postgres", "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')")
+                .map(|v| v == "t")
+                .unwrap_or(false)
+        });
+        if !streaming {
+            return Err(ClusterError::Command {
+                cmd: "standby".into(),
+                output: format!("not streaming:\n{}", c.log()),
+            });
+        }
+        Ok(c)
+    }
+
+    /// Wait until `standby` has replayed everything this cluster wrote so far.
+    pub fn wait_replayed(&self, standby: &Cluster) -> bool {
+        let Ok(target) = self.psql("postgres", "SELECT pg_current_wal_lsn()") else { return false };
+        self.wait_for(Duration::from_secs(60), || {
+            standby
+                .psql("postgres", &format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"))
+                .map(|v| v == "t")
+                .unwrap_or(false)
+        })
+    }
+
     /// Stop immediately (like a crash) and keep the data directory.
     pub fn stop(&mut self) {
         if self.running {

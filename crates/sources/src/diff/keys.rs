@@ -34,7 +34,11 @@ impl KeyKind {
 
     /// SQL for the sort-key field of column `col` (already usable in a SELECT list).
     pub fn select_expr(self, col: &str, type_oid: u32) -> String {
-        let c = quote_ident(col);
+        self.select_expr_of(quote_ident(col), type_oid)
+    }
+
+    /// Like [`select_expr`](Self::select_expr) over an SQL expression `c` (a column, or a cast of one).
+    pub fn select_expr_of(self, c: String, type_oid: u32) -> String {
         match self {
             KeyKind::Int => c,
             KeyKind::Bytes if type_oid == 2950 => c,

@@ -14,7 +14,9 @@
 //! row. `tests/diff_*.rs` check it by applying the events and comparing.
 
 pub mod copy;
+pub mod drift;
 pub mod keys;
+pub mod lineage;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -101,6 +103,9 @@ pub struct TableReport {
     pub unchanged: u64,
     /// Wall time spent on the table (summed over its work units).
     pub seconds: f64,
+    /// How the table's schema differs between the sides (created/dropped in the gap, columns added,
+    /// dropped or widened); empty when it does not.
+    pub schema_changes: Vec<String>,
 }
 
 impl TableReport {
@@ -124,12 +129,16 @@ pub struct DiffReport {
     pub event_time_us: i64,
     /// Total wall time.
     pub seconds: f64,
+    /// Whether the `(ctid, xmin)` fast path was allowed for this pair of databases.
+    pub fast_path_allowed: bool,
+    /// Why it was allowed, or why not (see [`lineage`]).
+    pub fast_path_reason: String,
 }
 
 impl DiffReport {
-    /// Any table differs.
+    /// Any table differs, in its rows or in its schema.
     pub fn differs(&self) -> bool {
-        self.tables.iter().any(|t| t.created + t.updated + t.deleted > 0)
+        self.tables.iter().any(|t| t.created + t.updated + t.deleted > 0 || !t.schema_changes.is_empty())
     }
     /// Tables that could not be compared.
     pub fn failed(&self) -> Vec<&TableReport> {
@@ -173,6 +182,19 @@ struct TableJob {
     plan: Arc<TablePlan>,
     /// Compare through (ctid, xmin) first: both sides are physical copies and the table's file is the same.
     fast: bool,
+    /// The old side's SELECT expressions, one per column, when the table drifted (see [`drift`]).
+    old_exprs: Option<Vec<String>>,
+    /// The side on which the table does not exist (created or dropped in the gap).
+    missing: Option<Missing>,
+}
+
+/// A side of the diff without the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    /// Created in the gap: every new row is a create.
+    Old,
+    /// Dropped in the gap: every old row is a delete.
+    New,
 }
 
 /// A unit of work: a table, or a key range of one.
@@ -321,6 +343,7 @@ async fn choose_key(client: &Client, dsn: &Dsn, t: &TableId) -> Result<(Vec<Stri
 /// Tables (with optional column list and row filter) to compare.
 async fn discover(
     client: &Client,
+    old_client: &Client,
     opts: &DiffOptions,
 ) -> Result<Vec<(TableId, Option<Vec<String>>, Option<String>)>, SourceError> {
     let mut out = Vec::new();
@@ -336,7 +359,7 @@ async fn discover(
                 .await
                 .map_err(pg_err(&opts.new))?;
             if found.is_none() {
-                return Err(SourceError::NoPublication(p.clone()));
+                return Err(SourceError::DiffNoPublication(p.clone()));
             }
         }
         let sql = if version >= 150000 {
@@ -346,6 +369,29 @@ async fn discover(
         };
         for r in client.query(sql, &[&opts.publications]).await.map_err(pg_err(&opts.new))? {
             out.push((TableId::new(r.get::<_, String>(0), r.get::<_, String>(1)), r.get(2), r.get(3)));
+        }
+        // Tables the publications held on the old side that no longer exist on the new one were dropped
+        // in the gap: their rows are deletes. (A table only removed from a publication stays out.)
+        let old_version: i32 = old_client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(pg_err(&opts.old))?
+            .get(0);
+        let old_sql = if old_version >= 150000 {
+            "SELECT schemaname::text, tablename::text, attnames::text[], rowfilter FROM pg_publication_tables WHERE pubname = ANY($1) ORDER BY 1, 2"
+        } else {
+            "SELECT schemaname::text, tablename::text, NULL::text[], NULL::text FROM pg_publication_tables WHERE pubname = ANY($1) ORDER BY 1, 2"
+        };
+        for r in old_client.query(old_sql, &[&opts.publications]).await.map_err(pg_err(&opts.old))? {
+            let id = TableId::new(r.get::<_, String>(0), r.get::<_, String>(1));
+            let gone = client
+                .query_one("SELECT to_regclass($1) IS NULL", &[&id.quoted()])
+                .await
+                .map_err(pg_err(&opts.new))?
+                .get::<_, bool>(0);
+            if gone {
+                out.push((id, r.get(2), r.get(3)));
+            }
         }
     }
     for t in &opts.tables {
@@ -369,6 +415,12 @@ pub async fn run(
             "nothing to compare: pass --publication NAME or --tables schema.table,...".into(),
         )));
     }
+    // WAL positions before the snapshots (lower bounds of what they contain), for the fast path's proof.
+    let positions = if opts.method == DiffMethod::Full {
+        None
+    } else {
+        Some((lineage::position(&opts.old).await?, lineage::position(&opts.new).await?))
+    };
     // Coordinators hold the exported snapshots for the whole run.
     let old_coord = open_side(&opts.old, None).await?;
     let new_coord = open_side(&opts.new, None).await?;
@@ -392,12 +444,34 @@ pub async fn run(
             .map_err(pg_err(&opts.new))?
             .get(0);
     }
-    let tables = discover(&new_coord, &opts).await?;
-    let sysid = "SELECT system_identifier::text FROM pg_control_system()";
-    let old_sys: String = old_coord.query_one(sysid, &[]).await.map_err(pg_err(&opts.old))?.get(0);
-    let new_sys: String = new_coord.query_one(sysid, &[]).await.map_err(pg_err(&opts.new))?.get(0);
-    let physical = old_sys == new_sys && opts.method != DiffMethod::Full;
+    let tables = discover(&new_coord, &old_coord, &opts).await?;
+    let mut same_sysid = false;
+    let fast_proof: Result<String, String> = match positions {
+        None => Err("--method full".into()),
+        Some(((old_sys, _), (new_sys, _))) if old_sys != new_sys => {
+            Err("not physical copies of one cluster (different system identifiers)".into())
+        }
+        Some(((old_sys, old_pos), (new_sys, new_pos))) => {
+            let o = lineage::probe("old", &opts.old, &old_coord, old_sys, old_pos).await?;
+            let n = lineage::probe("new", &opts.new, &new_coord, new_sys, new_pos).await?;
+            same_sysid = o.sysid == n.sysid;
+            let same_cluster = same_sysid
+                && lineage::sees_backend(&new_coord, o.pid).await
+                && lineage::sees_backend(&old_coord, n.pid).await;
+            let proof = lineage::prove(&o, &n, same_cluster);
+            match &proof {
+                Ok(why) => tracing::info!("(ctid, xmin) fast path allowed: {why}"),
+                Err(why) if same_sysid => {
+                    tracing::warn!("comparing every row instead of the (ctid, xmin) fast path: {why}")
+                }
+                Err(_) => {}
+            }
+            proof
+        }
+    };
+    let physical = fast_proof.is_ok();
     let new_catalog_conn = Catalog::connect(&opts.new).await?;
+    let mut old_catalog_conn: Option<Catalog> = None;
     let mut reg = TypeRegistry::default();
     let mut reports: Vec<TableReport> = Vec::new();
     let mut jobs: Vec<Arc<TableJob>> = Vec::new();
@@ -406,41 +480,78 @@ pub async fn run(
         let mut report = TableReport { table: id.to_string(), ..Default::default() };
         let new_cols = columns_of(&new_coord, &opts.new, &id).await?;
         let old_cols = columns_of(&old_coord, &opts.old, &id).await?;
-        let (new_cols, old_cols) = match (new_cols, old_cols) {
-            (None, _) => {
-                report.failure = Some("table is missing on the new side".into());
+        // The side whose catalog describes the table (new, unless the table was dropped in the gap), and
+        // the side without the table, whose stream is empty: every row a create, or every row a delete.
+        let (cols, old_cols, missing) = match (new_cols, old_cols) {
+            (None, None) => {
+                report.failure = Some("table does not exist on either side".into());
                 reports.push(report);
                 continue;
             }
-            (_, None) => {
-                report.failure = Some("table is missing on the old side".into());
-                reports.push(report);
-                continue;
-            }
-            (Some(n), Some(o)) => (n, o),
+            (Some(n), None) => (n, None, Some(Missing::Old)),
+            (None, Some(o)) => (o, None, Some(Missing::New)),
+            (Some(n), Some(o)) => (n, Some(o), None),
+        };
+        let (schema_client, schema_dsn) = match missing {
+            Some(Missing::New) => (&old_coord, &opts.old),
+            _ => (&new_coord, &opts.new),
         };
         let wanted: Vec<DiffColumn> = match &col_list {
-            Some(list) => new_cols.iter().filter(|c| list.contains(&c.name)).cloned().collect(),
-            None => new_cols.clone(),
+            Some(list) => cols.iter().filter(|c| list.contains(&c.name)).cloned().collect(),
+            None => cols.clone(),
         };
         let mut problems = Vec::new();
-        for c in &wanted {
-            match old_cols.iter().find(|o| o.name == c.name) {
-                None => problems.push(format!("column {} is missing on the old side", quote_ident(&c.name))),
-                Some(o) if o.format != c.format => problems.push(format!(
-                    "column {} changed type from {} (old) to {} (new)",
-                    quote_ident(&c.name),
-                    o.format,
-                    c.format
-                )),
-                _ => {}
+        let mut notes = Vec::new();
+        let mut old_side = vec![drift::OldColumn::Same; wanted.len()];
+        if let Some(old_cols) = &old_cols {
+            for (i, c) in wanted.iter().enumerate() {
+                match old_cols.iter().find(|o| o.name == c.name) {
+                    None => {
+                        old_side[i] = drift::OldColumn::Added;
+                        notes.push(format!("column {} added in the gap (old rows read as NULL)", quote_ident(&c.name)));
+                    }
+                    Some(o) if o.format == c.format => {}
+                    Some(o) if drift::lossless_widening(&o.format, &c.format) => {
+                        old_side[i] = drift::OldColumn::Widened { from: o.format.clone() };
+                        notes.push(format!(
+                            "column {} widened from {} to {} (compared by value)",
+                            quote_ident(&c.name),
+                            o.format,
+                            c.format
+                        ));
+                    }
+                    Some(o) => problems.push(format!(
+                        "column {} changed type from {} (old) to {} (new), which is not a lossless widening, so \
+                         old and new values cannot be compared. Fix: leave the table out (--exclude) and compare it \
+                         by other means",
+                        quote_ident(&c.name),
+                        o.format,
+                        c.format
+                    )),
+                }
+            }
+            if col_list.is_none() {
+                for o in old_cols {
+                    if !cols.iter().any(|c| c.name == o.name) {
+                        notes.push(format!(
+                            "column {} dropped in the gap (not compared)",
+                            quote_ident(&o.name)
+                        ));
+                    }
+                }
             }
         }
-        if col_list.is_none() {
-            for o in &old_cols {
-                if !new_cols.iter().any(|c| c.name == o.name) {
-                    problems.push(format!("column {} is missing on the new side", quote_ident(&o.name)));
-                }
+        let (key_names, is_pk) = choose_key(schema_client, schema_dsn, &id).await?;
+        let key: Vec<usize> =
+            key_names.iter().filter_map(|k| wanted.iter().position(|c| &c.name == k)).collect();
+        let key = if key.len() == key_names.len() { key } else { Vec::new() };
+        for &i in &key {
+            if old_side[i] == drift::OldColumn::Added {
+                problems.push(format!(
+                    "key column {} was added in the gap, so old and new rows cannot be matched. Fix: leave the \
+                     table out (--exclude) and compare it by other means",
+                    quote_ident(&wanted[i].name)
+                ));
             }
         }
         if !problems.is_empty() {
@@ -448,20 +559,35 @@ pub async fn run(
             reports.push(report);
             continue;
         }
-        let (key_names, is_pk) = choose_key(&new_coord, &opts.new, &id).await?;
-        let key: Vec<usize> =
-            key_names.iter().filter_map(|k| wanted.iter().position(|c| &c.name == k)).collect();
-        let key = if key.len() == key_names.len() { key } else { Vec::new() };
         report.method = if key.is_empty() {
             "keyless".into()
         } else {
             format!("key ({})", key.iter().map(|&i| wanted[i].name.as_str()).collect::<Vec<_>>().join(", "))
         };
-        new_catalog_conn.load_types(&mut reg, wanted.iter().map(|c| c.type_oid)).await?;
-        let replident: String = new_coord
+        match missing {
+            Some(Missing::Old) => notes.push("created in the gap (every row a create)".into()),
+            Some(Missing::New) => notes.push("dropped in the gap (every row a delete)".into()),
+            None => {}
+        }
+        report.schema_changes = notes.clone();
+        let drifted = !notes.is_empty();
+        let old_exprs = old_side
+            .iter()
+            .any(|o| *o != drift::OldColumn::Same)
+            .then(|| wanted.iter().zip(&old_side).map(|(c, o)| o.expr(&c.name, &c.format)).collect());
+        if missing == Some(Missing::New) {
+            let cat = match &old_catalog_conn {
+                Some(c) => c,
+                None => old_catalog_conn.insert(Catalog::connect(&opts.old).await?),
+            };
+            cat.load_types(&mut reg, wanted.iter().map(|c| c.type_oid)).await?;
+        } else {
+            new_catalog_conn.load_types(&mut reg, wanted.iter().map(|c| c.type_oid)).await?;
+        }
+        let replident: String = schema_client
             .query_one("SELECT relreplident::text FROM pg_class WHERE oid = to_regclass($1)", &[&id.quoted()])
             .await
-            .map_err(pg_err(&opts.new))?
+            .map_err(pg_err(schema_dsn))?
             .get(0);
         let schema = TableSchema {
             oid: 0,
@@ -484,7 +610,12 @@ pub async fn run(
             primary_key: if is_pk { key.clone() } else { Vec::new() },
         };
         let plan = Arc::new(TablePlan::build(Arc::new(schema), &reg, &enc_cfg)?);
-        let fast = if physical {
+        let fast = if drifted {
+            if physical {
+                report.method.push_str("; full (the table differs between the sides)");
+            }
+            false
+        } else if physical {
             let q = "SELECT c.relkind::text, pg_relation_filenode(c.oid)::int8 FROM pg_class c WHERE c.oid = to_regclass($1)";
             let o = old_coord.query_one(q, &[&id.quoted()]).await.map_err(pg_err(&opts.old))?;
             let n = new_coord.query_one(q, &[&id.quoted()]).await.map_err(pg_err(&opts.new))?;
@@ -499,7 +630,9 @@ pub async fn run(
             }
             same_file && plain
         } else {
-            if opts.method == DiffMethod::Fast {
+            if same_sysid {
+                report.method.push_str("; full (neither side provably an earlier state of the other)");
+            } else if opts.method == DiffMethod::Fast {
                 report.method.push_str("; full (not physical copies of one cluster)");
             }
             false
@@ -507,7 +640,17 @@ pub async fn run(
         if fast {
             report.method.push_str("; fast path (ctid, xmin)");
         }
-        jobs.push(Arc::new(TableJob { idx, id, columns: wanted, key, filter, plan, fast }));
+        jobs.push(Arc::new(TableJob {
+            idx,
+            id,
+            columns: wanted,
+            key,
+            filter,
+            plan,
+            fast,
+            old_exprs,
+            missing,
+        }));
         reports.push(report);
     }
     progress.tables_total.store(jobs.len() as u64, AtomicOrdering::Relaxed);
@@ -519,6 +662,7 @@ pub async fn run(
         let mut split = false;
         // Fast-path tables are split by block ranges below, never by key.
         if !job.fast
+            && job.missing.is_none()
             && workers > 1
             && job.key.len() == 1
             && KeyKind::for_type(job.columns[job.key[0]].type_oid) == KeyKind::Int
@@ -724,7 +868,17 @@ pub async fn run(
     drop(old_coord);
     drop(new_coord);
     let tables = reports.lock().expect("lock").clone();
-    Ok(DiffReport { tables, event_time_us, seconds: started.elapsed().as_secs_f64() })
+    let (fast_path_allowed, fast_path_reason) = match fast_proof {
+        Ok(why) => (true, why),
+        Err(why) => (false, why),
+    };
+    Ok(DiffReport {
+        tables,
+        event_time_us,
+        seconds: started.elapsed().as_secs_f64(),
+        fast_path_allowed,
+        fast_path_reason,
+    })
 }
 
 /// Diff one unit; returns (created, updated, deleted, unchanged).
@@ -741,18 +895,28 @@ async fn diff_unit(
 ) -> Result<(u64, u64, u64, u64), SourceError> {
     let job = &unit.job;
     let cols: Vec<String> = job.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let (sort_exprs, kinds): (Vec<String>, Vec<KeyKind>) = if job.key.is_empty() {
-        (vec![format!("ROW({})::text COLLATE \"C\"", cols.join(", "))], vec![KeyKind::Repr])
+    // The old side reads drifted columns through their own expressions (NULL, casts; see `drift`).
+    let old_cols: &[String] = job.old_exprs.as_deref().unwrap_or(&cols);
+    let kinds: Vec<KeyKind> = if job.key.is_empty() {
+        vec![KeyKind::Repr]
     } else {
-        job.key
-            .iter()
-            .map(|&i| {
-                let c = &job.columns[i];
-                let k = KeyKind::for_type(c.type_oid);
-                (k.select_expr(&c.name, c.type_oid), k)
-            })
-            .unzip()
+        job.key.iter().map(|&i| KeyKind::for_type(job.columns[i].type_oid)).collect()
     };
+    let sort_exprs_of = |exprs: &[String]| -> Vec<String> {
+        if job.key.is_empty() {
+            vec![format!("ROW({})::text COLLATE \"C\"", exprs.join(", "))]
+        } else {
+            job.key
+                .iter()
+                .zip(&kinds)
+                .map(|(&i, k)| {
+                    let e = if exprs[i] == cols[i] { cols[i].clone() } else { format!("({})", exprs[i]) };
+                    k.select_expr_of(e, job.columns[i].type_oid)
+                })
+                .collect()
+        }
+    };
+    let sort_exprs = sort_exprs_of(&cols);
     let nk = sort_exprs.len();
     let mut wheres = Vec::new();
     if let Some(f) = &job.filter {
@@ -768,12 +932,13 @@ async fn diff_unit(
         wheres.push(format!("(hashtext(ROW({})::text) & 2147483647) % {n} = {i}", sort_exprs.join(", ")));
     }
     let order: Vec<String> = (1..=nk).map(|i| i.to_string()).collect();
-    let select_list = if cols.is_empty() {
-        sort_exprs.join(", ")
-    } else {
-        format!("{}, {}", sort_exprs.join(", "), cols.join(", "))
-    };
-    let sql_for = |extra: Option<&str>| {
+    let sql_for = |exprs: &[String], extra: Option<&str>| {
+        let sorts = sort_exprs_of(exprs);
+        let select_list = if exprs.is_empty() {
+            sorts.join(", ")
+        } else {
+            format!("{}, {}", sorts.join(", "), exprs.join(", "))
+        };
         let mut w: Vec<&str> = wheres.iter().map(String::as_str).collect();
         w.extend(extra);
         let where_sql = if w.is_empty() { String::new() } else { format!(" WHERE {}", w.join(" AND ")) };
@@ -783,10 +948,14 @@ async fn diff_unit(
             order.join(", ")
         )
     };
+    // A side without the table (created or dropped in the gap) contributes no rows.
+    const NO_ROWS: &str = "COPY (SELECT 1 WHERE false) TO STDOUT";
     let (old_sql, new_sql) = match side_predicates {
-        Some((o, n)) => (sql_for(Some(o)), sql_for(Some(n))),
-        None => (sql_for(None), sql_for(None)),
+        Some((o, n)) => (sql_for(old_cols, Some(o)), sql_for(&cols, Some(n))),
+        None => (sql_for(old_cols, None), sql_for(&cols, None)),
     };
+    let old_sql = if job.missing == Some(Missing::Old) { NO_ROWS.to_string() } else { old_sql };
+    let new_sql = if job.missing == Some(Missing::New) { NO_ROWS.to_string() } else { new_sql };
     let (mut a, mut b) = tokio::try_join!(CopyLines::start(old, &old_sql), CopyLines::start(new, &new_sql))
         .map_err(SourceError::Pg)?;
     let mut la = a.next_line().await?;

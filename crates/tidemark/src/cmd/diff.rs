@@ -22,8 +22,14 @@ without '=' (xml, json, point) work. Keyless tables are compared as multisets.
 Events are Debezium events (c/u/d) with source.ts_ms = --event-time, source.lsn/txId/sequence null
 (no WAL position exists for a diff) and are written through the same sinks as `stream`.
 
-Exit status: 0 done (or, with --verify, the databases agree); 1 with --verify when they differ;
-3 when some table could not be compared (missing on one side, changed columns); 2 bad usage.")]
+The (ctid, xmin) fast path is used only when one side provably is an earlier state of the other
+(one running cluster, or timeline histories and WAL positions showing it, e.g. a restore that took no
+writes after its promotion); otherwise every row is compared and the summary says why.
+
+Exit status: 0 done (with --verify: the databases agree); 1 with --verify when they differ;
+2 configuration or usage error (flags, DSN, wrong password, missing database or publication);
+3 no verdict: some table could not be compared, or nothing was compared;
+4 could not reach a server or the comparison failed.")]
 pub struct DiffArgs {
     /// The older database (e.g. the restore taken when the slot was lost).
     #[arg(long)]
@@ -103,12 +109,67 @@ fn dsn(key: &str, s: &str) -> Result<Dsn, ConfigError> {
 
 pub async fn run_diff(a: DiffArgs) -> anyhow::Result<()> {
     let verify = a.verify;
-    execute(&a.old, &a.new, ("--old", "--new"), a.common, a.sink, a.event_time, verify).await
+    execute(&a.old, &a.new, ("--old", "--new"), a.common, a.sink, a.event_time, verify)
+        .await
+        .map_err(classify)
 }
 
 pub async fn run_verify(a: VerifyArgs) -> anyhow::Result<()> {
     // The target (replica) plays "old": the events would turn it into the source.
-    execute(&a.target, &a.source, ("--target", "--source"), a.common, None, None, true).await
+    execute(&a.target, &a.source, ("--target", "--source"), a.common, None, None, true)
+        .await
+        .map_err(classify)
+}
+
+/// Exit codes of errors (never 0 or 1, which are verdicts): 2 for what the user configured (flags, DSN,
+/// password, a database or publication that does not exist), 4 for everything else (a server that cannot
+/// be reached, a connection lost, a failure while comparing).
+fn classify(e: anyhow::Error) -> anyhow::Error {
+    use tidemark_pgwire::PgError;
+    use tidemark_sources::SourceError;
+    if e.is::<ExitStatus>() || e.is::<ConfigError>() {
+        return e;
+    }
+    let code = match e.downcast_ref::<SourceError>() {
+        Some(
+            SourceError::BadPassword { .. }
+            | SourceError::NoLogin(_)
+            | SourceError::NoPublication(_)
+            | SourceError::DiffNoPublication(_)
+            | SourceError::Pg(PgError::Dsn(_)),
+        ) => 2,
+        // 3D000: the database named in the DSN does not exist.
+        Some(SourceError::Pg(PgError::Server(s))) if s.code == "3D000" => 2,
+        _ => 4,
+    };
+    ExitStatus(code, format!("error: {e:#}")).into()
+}
+
+/// The one line that ends a run, with its exit status: a verdict only when every selected table was
+/// compared and at least one was.
+fn outcome(r: &DiffReport, verify: bool) -> Result<Option<&'static str>, ExitStatus> {
+    let failed = r.failed().len();
+    if failed > 0 {
+        let msg = if verify {
+            format!("No verdict: {failed} table(s) could not be compared (see above); the databases were not shown to agree.")
+        } else {
+            format!("{failed} table(s) could not be compared (see above); their events are missing.")
+        };
+        return Err(ExitStatus(3, msg));
+    }
+    if r.tables.is_empty() {
+        return Err(ExitStatus(
+            3,
+            "No verdict: nothing was compared (the publications and --tables, after --exclude, selected no \
+             table). Fix: check the publication's tables (`SELECT * FROM pg_publication_tables;`), --tables \
+             and --exclude"
+                .into(),
+        ));
+    }
+    if verify && r.differs() {
+        return Err(ExitStatus(1, "The databases differ.".into()));
+    }
+    Ok(verify.then_some("The databases agree."))
 }
 
 async fn execute(
@@ -239,20 +300,14 @@ async fn execute(
         report
     }?;
     ticker.abort();
-    print_report(&report, verify);
+    print_report(&report);
     if let Some(path) = &common.summary {
         std::fs::write(path, serde_json::to_vec_pretty(&summary_json(&report))?)
             .map_err(|e| anyhow::anyhow!("cannot write the summary to {}: {e}", path.display()))?;
     }
-    if !report.failed().is_empty() {
-        return Err(ExitStatus(
-            3,
-            format!("{} table(s) could not be compared (see above)", report.failed().len()),
-        )
-        .into());
-    }
-    if verify && report.differs() {
-        return Err(ExitStatus(1, "the databases differ".into()).into());
+    // The verdict (or why there is none) is printed once: here, or by main from the ExitStatus.
+    if let Some(verdict) = outcome(&report, verify)? {
+        eprintln!("{verdict}");
     }
     Ok(())
 }
@@ -301,7 +356,7 @@ fn spawn_progress(p: Arc<DiffProgress>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-fn print_report(r: &DiffReport, verify: bool) {
+fn print_report(r: &DiffReport) {
     if std::io::stderr().is_terminal() {
         // Clear the progress bar's line.
         eprint!("\r\x1b[2K");
@@ -325,6 +380,11 @@ fn print_report(r: &DiffReport, verify: bool) {
             ),
         }
     }
+    for t in &r.tables {
+        for c in &t.schema_changes {
+            eprintln!("{}: {c}", t.table);
+        }
+    }
     let sum = |f: fn(&tidemark_sources::diff::TableReport) -> u64| r.tables.iter().map(f).sum::<u64>();
     eprintln!(
         "{:<40} {:>10} {:>10} {:>10} {:>12} {:>8.2}",
@@ -335,8 +395,10 @@ fn print_report(r: &DiffReport, verify: bool) {
         sum(|t| t.unchanged),
         r.seconds
     );
-    if verify {
-        eprintln!("{}", if r.differs() { "The databases differ." } else { "The databases agree." });
+    if r.fast_path_allowed {
+        eprintln!("(ctid, xmin) fast path allowed: {}", r.fast_path_reason);
+    } else if r.fast_path_reason != "--method full" {
+        eprintln!("(ctid, xmin) fast path not used: {}", r.fast_path_reason);
     }
 }
 
@@ -345,11 +407,14 @@ fn summary_json(r: &DiffReport) -> serde_json::Value {
         "event_time_us": r.event_time_us,
         "seconds": r.seconds,
         "differs": r.differs(),
+        "compared_all": r.failed().is_empty() && !r.tables.is_empty(),
+        "fast_path": { "allowed": r.fast_path_allowed, "reason": r.fast_path_reason },
         "tables": r.tables.iter().map(|t| serde_json::json!({
             "table": t.table,
             "status": if t.failure.is_some() { "failed" } else { "ok" },
             "error": t.failure,
             "method": t.method,
+            "schema_changes": t.schema_changes,
             "created": t.created,
             "updated": t.updated,
             "deleted": t.deleted,
