@@ -136,6 +136,14 @@ pub enum SourceError {
     /// Other server/protocol errors.
     #[error("{0}")]
     Pg(PgError),
+    /// A change could not be encoded and event.processing.failure.handling.mode=fail.
+    #[error("cannot encode the change at LSN {lsn}: {detail}")]
+    EventFailed {
+        /// WAL position of the change.
+        lsn: String,
+        /// The encoder's reason with the ways out (no source: printed once).
+        detail: String,
+    },
 }
 
 impl SourceError {
