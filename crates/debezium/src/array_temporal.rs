@@ -12,7 +12,13 @@ use crate::json::{write_int, write_str};
 use crate::temporal;
 
 /// A `timestamp(precision)` value under `mode`; `text` only tells the infinities apart.
-pub fn write_timestamp(out: &mut Vec<u8>, t: Instant, precision: u32, mode: TimePrecisionMode, text: &str) {
+pub fn write_timestamp(
+    out: &mut Vec<u8>,
+    t: Instant,
+    precision: u32,
+    mode: TimePrecisionMode,
+    text: &str,
+) -> Result<(), ConvError> {
     match mode {
         TimePrecisionMode::Adaptive | TimePrecisionMode::AdaptiveTimeMicroseconds if precision <= 3 => {
             write_int(out, t.millis())
@@ -21,15 +27,20 @@ pub fn write_timestamp(out: &mut Vec<u8>, t: Instant, precision: u32, mode: Time
         TimePrecisionMode::Nanoseconds => match text {
             "infinity" => write_int(out, i64::MAX),
             "-infinity" => write_int(out, i64::MIN),
-            // Outside 1677..2262: Debezium logs the value and writes null.
+            // Outside 1677..2262: Debezium's converter gives up (null in a value, stops on a key).
             _ => match t.nanos() {
                 Some(ns) => write_int(out, ns),
-                None => out.extend_from_slice(b"null"),
+                None => {
+                    return Err(ConvError::Unrepresentable(
+                        "a timestamp outside 1677..2262 has no nanosecond value".into(),
+                    ))
+                }
             },
         },
         TimePrecisionMode::IsoString => write_str(out, &t.iso_trimmed()),
         _ => write_int(out, t.debezium_micros()),
     }
+    Ok(())
 }
 
 /// One array element.
@@ -58,7 +69,10 @@ pub fn write_array_elem(out: &mut Vec<u8>, inner: &Conv, text: &str) -> Result<(
                 "-infinity" => Instant::from_micros(instants::TS_NEG_INFINITY_US),
                 _ => instants::parse_array_timestamp(text)?,
             };
-            write_timestamp(out, t, *precision, *mode, text);
+            // An element Debezium cannot convert is a null element.
+            if let Err(ConvError::Unrepresentable(_)) = write_timestamp(out, t, *precision, *mode, text) {
+                out.extend_from_slice(b"null");
+            }
         }
         Conv::TimestampTz { precision } => match text {
             "infinity" => write_str(out, "infinity"),

@@ -483,7 +483,7 @@ impl Conv {
                     "-infinity" => instants::Instant::from_micros(instants::TS_NEG_INFINITY_US),
                     _ => instants::parse_timestamp(text)?,
                 };
-                write_timestamp(out, t, *precision, *mode, text);
+                write_timestamp(out, t, *precision, *mode, text)?;
             }
             Conv::TimestampTz { precision } => match text {
                 "infinity" | "-infinity" => write_str(out, text),
@@ -747,7 +747,8 @@ fn bits_to_bytes(text: &str) -> Result<Vec<u8>, String> {
             _ => return Err("not a bit string".into()),
         }
     }
-    while out.len() > 1 && out.last() == Some(&0) {
+    // java.util.BitSet.toByteArray: no trailing zero bytes, so all-zero bits are no bytes at all.
+    while out.last() == Some(&0) {
         out.pop();
     }
     Ok(out)

@@ -145,4 +145,8 @@ fn extreme_and_mixed_sign_intervals() {
 fn empty_bytea_and_varbit() {
     assert_eq!(w(&Conv::Bytea(BinaryMode::Bytes), "\\x"), "\"\"");
     assert_eq!(w(&Conv::Bytea(BinaryMode::Hex), "\\x"), "\"\"");
+    // BitSet.toByteArray: empty and all-zero bit strings are no bytes.
+    assert_eq!(w(&Conv::Bits { length: 16 }, ""), "\"\"");
+    assert_eq!(w(&Conv::Bits { length: 16 }, "0000000000"), "\"\"");
+    assert_eq!(w(&Conv::Bits { length: 40 }, "1000000000000000000000000000000000000001"), "\"AQAAAIA=\"");
 }

@@ -137,7 +137,7 @@ pub enum SourceError {
     #[error("{0}")]
     Pg(PgError),
     /// A change could not be encoded and event.processing.failure.handling.mode=fail.
-    #[error("cannot encode the change at LSN {lsn}: {detail}")]
+    #[error("the change at LSN {lsn} cannot be streamed: {detail}")]
     EventFailed {
         /// WAL position of the change.
         lsn: String,

@@ -1,4 +1,6 @@
 -- Workload for the edge-value zoo. Each statement is its own transaction.
+-- Not here: a text[][][] with elements, for which Debezium 3.6.3 writes Java object identities
+-- ("[[Ljava.lang.String;@359bfab3"), different on every run; tidemark writes null for each sub-array.
 INSERT INTO edge_num VALUES
  (1, 'NaN', 'NaN', 12345, '{NaN,1.5,NULL}', '{NaN,2.25}', 'NaN', 'NaN', '{NaN,Infinity,-Infinity}', '{NaN,Infinity,-Infinity}', '92233720368547758.07'),
  (2, 'Infinity', 123.45, -99949, '{Infinity,-Infinity}', '{0.01}', 'Infinity', 'Infinity', '{1.4e-45,-0}', '{4.9e-324,-0}', '-92233720368547758.08'),
@@ -36,7 +38,7 @@ INSERT INTO edge_time VALUES
   NULL, NULL, NULL, 'PT-0.000001S', NULL, NULL, NULL);
 
 INSERT INTO edge_misc VALUES
- (1, '{}', '{}', '{{1,2},{3,4}}', '{{{a,b}},{{c,d}}}', '{"a":1,"a":2}', '{"a":1,"a":2}', '\x', B'', B'0',
+ (1, '{}', '{}', '{{1,2},{3,4}}', '{}', '{"a":1,"a":2}', '{"a":1,"a":2}', '\x', B'', B'0',
   'empty', 'empty', 'empty', 'empty', 'empty', 'empty', '08:00:2b:01:02:03:04:05'),
  (2, '{NULL,NULL}', '{NULL}', '{{NULL,NULL}}', '{}', '{"u":"\u00e9\ud83d\ude00\n","s":"\"q\""}', '{"u":"\u00e9\ud83d\ude00\n","k\u0041":[]}', '\x00', B'0000000000', B'1',
   '(,)', '(,)', '(,)', '(,)', '(,)', '(,)', '08:00:2b:01:02:03'),
