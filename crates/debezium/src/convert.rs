@@ -1,10 +1,54 @@
 //! Per-column converters: the Connect schema a column gets and how its PostgreSQL text becomes the
 //! JSON value Debezium writes, for every handling mode.
 
+use crate::array_temporal::{write_array_elem, write_timestamp};
 use crate::config::{BinaryMode, DecimalMode, EncoderConfig, HstoreMode, IntervalMode, TimePrecisionMode};
+use crate::instants;
 use crate::json::{self, write_b64, write_f32, write_f64, write_int, write_str};
 use crate::temporal;
 use crate::types::{builtin_array_elem, builtin_name, TypeKind, TypeRegistry};
+
+/// Why a value could not be converted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConvError {
+    /// Debezium's converter cannot express the value (numeric NaN/±Infinity under `precise`, a
+    /// numeric array holding one): the connector writes null in a value and stops on a key.
+    Unrepresentable(String),
+    /// The text cannot be read (Debezium's decoder stops on these too).
+    Invalid(String),
+}
+
+impl ConvError {
+    /// The reason, for messages.
+    pub fn reason(&self) -> &str {
+        match self {
+            ConvError::Unrepresentable(r) | ConvError::Invalid(r) => r,
+        }
+    }
+}
+
+impl From<String> for ConvError {
+    fn from(s: String) -> Self {
+        ConvError::Invalid(s)
+    }
+}
+
+impl From<&str> for ConvError {
+    fn from(s: &str) -> Self {
+        ConvError::Invalid(s.to_string())
+    }
+}
+
+fn special_numeric(text: &str) -> bool {
+    matches!(text, "NaN" | "Infinity" | "-Infinity")
+}
+
+fn unrepresentable_decimal(text: &str) -> ConvError {
+    ConvError::Unrepresentable(format!(
+        "{text} cannot be encoded with decimal.handling.mode=precise (Debezium writes null in a value and \
+         stops on a key here); use decimal.handling.mode=string or double"
+    ))
+}
 
 /// How one column is converted.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +77,9 @@ pub enum Conv {
     DecimalDouble,
     /// numeric in string mode.
     DecimalString,
+    /// numeric(p,s) in string mode: Debezium rescales to the column's scale (which for a negative
+    /// scale is the catalog's 11-bit field read unsigned, e.g. 2046 for -2).
+    DecimalStringScale(u32),
     /// money in double/string mode: parsed then written.
     Money(DecimalMode, u32),
     /// bytea.
@@ -116,6 +163,9 @@ impl Conv {
                     }
                     DecimalMode::Precise => Conv::VarDecimal,
                     DecimalMode::Double => Conv::DecimalDouble,
+                    DecimalMode::String if typmod >= 4 => {
+                        Conv::DecimalStringScale(((typmod - 4) as u32) & 0xffff)
+                    }
                     DecimalMode::String => Conv::DecimalString,
                 },
                 "money" => match cfg.decimal {
@@ -183,7 +233,9 @@ impl Conv {
             Conv::Float32 => ("float", String::new(), None, None),
             Conv::Float64 | Conv::DecimalDouble => ("double", String::new(), None, None),
             Conv::Money(DecimalMode::Double, _) => ("double", String::new(), None, None),
-            Conv::Money(_, _) | Conv::DecimalString => ("string", String::new(), None, None),
+            Conv::Money(_, _) | Conv::DecimalString | Conv::DecimalStringScale(_) => {
+                ("string", String::new(), None, None)
+            }
             Conv::Str(n) => ("string", String::new(), *n, None),
             Conv::NullString => ("string", String::new(), None, None),
             Conv::Enum(allowed) => {
@@ -271,7 +323,7 @@ impl Conv {
     }
 
     /// Write the JSON value of `text`.
-    pub fn write(&self, out: &mut Vec<u8>, text: &str) -> Result<(), String> {
+    pub fn write(&self, out: &mut Vec<u8>, text: &str) -> Result<(), ConvError> {
         match self {
             Conv::Bool => {
                 out.extend_from_slice(if text == "t" || text == "true" { b"true" } else { b"false" })
@@ -284,10 +336,13 @@ impl Conv {
                 }
                 out.extend_from_slice(text.as_bytes());
             }
-            Conv::Float32 => write_f32(out, parse_float(text)? as f32),
+            Conv::Float32 => write_f32(out, parse_float32(text)?),
             Conv::Float64 => write_f64(out, parse_float(text)?),
             Conv::Str(_) | Conv::Enum(_) => write_str(out, text),
             Conv::NullString => out.extend_from_slice(b"null"),
+            Conv::Decimal { .. } | Conv::VarDecimal if special_numeric(text) => {
+                return Err(unrepresentable_decimal(text))
+            }
             Conv::Decimal { scale, .. } => {
                 let (neg, digits) = if text.starts_with('$')
                     || text.starts_with('(')
@@ -314,7 +369,22 @@ impl Conv {
                 "-Infinity" => out.extend_from_slice(b"\"-Infinity\""),
                 _ => write_f64(out, parse_float(text)?),
             },
-            Conv::DecimalString => match text {
+            Conv::DecimalStringScale(scale) if !special_numeric(text) => {
+                let (neg, digits) = numeric_digits(text, *scale)?;
+                let d = format!("{:0>width$}", digits, width = *scale as usize + 1);
+                let (i, f) = d.split_at(d.len() - *scale as usize);
+                let mut v = String::with_capacity(d.len() + 2);
+                if neg && d.bytes().any(|b| b != b'0') {
+                    v.push('-');
+                }
+                v.push_str(i);
+                if *scale > 0 {
+                    v.push('.');
+                    v.push_str(f);
+                }
+                write_str(out, &v)
+            }
+            Conv::DecimalString | Conv::DecimalStringScale(_) => match text {
                 "NaN" => write_str(out, "NAN"),
                 "Infinity" => write_str(out, "POSITIVE_INFINITY"),
                 "-Infinity" => write_str(out, "NEGATIVE_INFINITY"),
@@ -353,8 +423,23 @@ impl Conv {
             Conv::Bit1 => out.extend_from_slice(if text == "1" { b"true" } else { b"false" }),
             Conv::Bits { .. } => write_b64(out, &bits_to_bytes(text)?),
             Conv::Date(mode) => {
-                let (y, m, d) = match text {
-                    "infinity" | "-infinity" => return Err("date infinity is not representable".into()),
+                let (y, m, d) = match (text, mode) {
+                    ("infinity", TimePrecisionMode::IsoString) => {
+                        write_str(out, instants::DATE_POS_INFINITY_ISO);
+                        return Ok(());
+                    }
+                    ("-infinity", TimePrecisionMode::IsoString) => {
+                        write_str(out, instants::DATE_NEG_INFINITY_ISO);
+                        return Ok(());
+                    }
+                    ("infinity", _) => {
+                        write_int(out, instants::DATE_POS_INFINITY_DAYS);
+                        return Ok(());
+                    }
+                    ("-infinity", _) => {
+                        write_int(out, instants::DATE_NEG_INFINITY_DAYS);
+                        return Ok(());
+                    }
                     _ => temporal::parse_date(text)?,
                 };
                 match mode {
@@ -371,13 +456,21 @@ impl Conv {
                     TimePrecisionMode::Connect => write_int(out, us / 1000),
                     TimePrecisionMode::Nanoseconds => write_int(out, us * 1000),
                     TimePrecisionMode::IsoString => {
-                        write_str(out, &format!("{}Z", temporal::iso_time_grouped(us)))
+                        // java.time.LocalTime: 24:00 wraps to midnight, fewest fraction digits.
+                        write_str(out, &format!("{}Z", temporal::iso_time(us % 86_400_000_000)))
                     }
                     _ => write_int(out, us),
                 }
             }
             Conv::TimeTz => {
                 let (t, off) = temporal::split_offset_time(text)?;
+                if off % 60 != 0 {
+                    // java.time's OffsetTime parser stops at the seconds of the offset.
+                    return Err(ConvError::Invalid(
+                        "a UTC offset with seconds cannot be read by Debezium (it stops on this value too)"
+                            .into(),
+                    ));
+                }
                 let us = temporal::parse_time_us(t)? - off * 1_000_000;
                 let us = us.rem_euclid(86_400_000_000);
                 let mut s = temporal::iso_time(us);
@@ -385,40 +478,26 @@ impl Conv {
                 write_str(out, &s);
             }
             Conv::Timestamp { precision, mode } => {
-                let us = match text {
-                    "infinity" => 9_223_372_036_825_200_000,
-                    "-infinity" => -9_223_372_036_832_400_000,
-                    _ => temporal::parse_timestamp_us(text)?,
+                let t = match text {
+                    "infinity" => instants::Instant::from_micros(instants::TS_POS_INFINITY_US),
+                    "-infinity" => instants::Instant::from_micros(instants::TS_NEG_INFINITY_US),
+                    _ => instants::parse_timestamp(text)?,
                 };
-                match mode {
-                    TimePrecisionMode::Adaptive | TimePrecisionMode::AdaptiveTimeMicroseconds
-                        if *precision <= 3 =>
-                    {
-                        write_int(out, us.div_euclid(1000))
-                    }
-                    TimePrecisionMode::Connect => write_int(out, us.div_euclid(1000)),
-                    TimePrecisionMode::Nanoseconds => match text {
-                        "infinity" => write_int(out, i64::MAX),
-                        "-infinity" => write_int(out, i64::MIN),
-                        // Outside 1677..2262: Debezium logs the value and writes null.
-                        _ => match us.checked_mul(1000) {
-                            Some(ns) => write_int(out, ns),
-                            None => out.extend_from_slice(b"null"),
-                        },
-                    },
-                    TimePrecisionMode::IsoString => write_str(out, &temporal::iso_instant_grouped(us)),
-                    _ => write_int(out, us),
-                }
+                write_timestamp(out, t, *precision, *mode, text)?;
             }
             Conv::TimestampTz { precision } => match text {
                 "infinity" | "-infinity" => write_str(out, text),
-                _ => write_str(
-                    out,
-                    &temporal::iso_instant(temporal::parse_timestamptz_us(text)?, *precision as usize),
-                ),
+                _ => write_str(out, &instants::parse_timestamptz(text)?.iso_fixed(*precision as usize)),
             },
             Conv::Interval(mode) => {
                 let p = temporal::parse_interval(text)?;
+                if i32::try_from(p.hours).is_err() {
+                    // PostgreSQL JDBC's PGInterval keeps hours in an int.
+                    return Err(ConvError::Invalid(
+                        "interval hours beyond 2147483647 cannot be read by Debezium (it stops on this value too)"
+                            .into(),
+                    ));
+                }
                 match mode {
                     IntervalMode::Numeric => write_int(out, p.approx_micros()),
                     IntervalMode::String => write_str(out, &p.iso_string()),
@@ -536,6 +615,15 @@ impl Conv {
             },
             _ => write_str(out, placeholder),
         }
+    }
+}
+
+fn parse_float32(t: &str) -> Result<f32, String> {
+    match t {
+        "NaN" => Ok(f32::NAN),
+        "Infinity" => Ok(f32::INFINITY),
+        "-Infinity" => Ok(f32::NEG_INFINITY),
+        _ => t.parse::<f32>().map_err(|_| "not a number".to_string()),
     }
 }
 
@@ -659,7 +747,8 @@ fn bits_to_bytes(text: &str) -> Result<Vec<u8>, String> {
             _ => return Err("not a bit string".into()),
         }
     }
-    while out.len() > 1 && out.last() == Some(&0) {
+    // java.util.BitSet.toByteArray: no trailing zero bytes, so all-zero bits are no bytes at all.
+    while out.last() == Some(&0) {
         out.pop();
     }
     Ok(out)
@@ -752,7 +841,22 @@ fn parse_array_level(b: &[u8], pos: &mut usize) -> Result<Vec<ArrayElem>, String
     }
 }
 
-fn write_array(out: &mut Vec<u8>, inner: &Conv, elems: &[ArrayElem]) -> Result<(), String> {
+fn write_array(out: &mut Vec<u8>, inner: &Conv, elems: &[ArrayElem]) -> Result<(), ConvError> {
+    // Debezium reads numeric[] through java.math.BigDecimal, which has no NaN or infinities: the
+    // whole array becomes null in every decimal.handling.mode.
+    if matches!(
+        inner,
+        Conv::Decimal { .. }
+            | Conv::VarDecimal
+            | Conv::DecimalDouble
+            | Conv::DecimalString
+            | Conv::DecimalStringScale(_)
+    ) && elems.iter().any(|e| matches!(e, ArrayElem::Text(t) if special_numeric(t)))
+    {
+        return Err(ConvError::Unrepresentable(
+            "a numeric array holding NaN or ±Infinity (Debezium writes null)".into(),
+        ));
+    }
     out.push(b'[');
     for (i, e) in elems.iter().enumerate() {
         if i > 0 {
@@ -760,7 +864,7 @@ fn write_array(out: &mut Vec<u8>, inner: &Conv, elems: &[ArrayElem]) -> Result<(
         }
         match e {
             ArrayElem::Null => out.extend_from_slice(b"null"),
-            ArrayElem::Text(t) => inner.write(out, t)?,
+            ArrayElem::Text(t) => write_array_elem(out, inner, t)?,
             // Debezium writes each sub-array of a multi-dimensional array as null.
             ArrayElem::Nested(_) => out.extend_from_slice(b"null"),
         }

@@ -119,7 +119,12 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
 
 /// Append a float as Java's `Float.toString` prints it.
 pub fn write_f32(out: &mut Vec<u8>, v: f32) {
-    write_java_number(out, v as f64, || format!("{v:e}"));
+    if v.is_finite() && v != 0.0 {
+        // JDK 17's digits, not the shortest ones (see java_float).
+        out.extend_from_slice(crate::java_float::float_to_string(v).as_bytes());
+    } else {
+        write_java_number(out, v as f64, || format!("{v:e}"));
+    }
 }
 
 /// Append standard padded Base64 in quotes.

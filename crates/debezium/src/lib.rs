@@ -12,8 +12,13 @@
 //! - The encoder never performs I/O and never panics on malformed values: a value it cannot parse
 //!   becomes an [`EncodeError`] naming the table, column and text.
 
+mod array_temporal;
 mod config;
 mod convert;
+#[cfg(test)]
+mod edge_tests;
+mod instants;
+mod java_float;
 mod json;
 mod plan;
 mod record;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tidemark_model::{ChangeEvent, ChangeKind, Datum, Record, RecordKind, SourceInfo, TxInfo};
 
 use crate::config::{EncoderConfig, Op};
+use crate::convert::ConvError;
 use crate::json::{self, write_int, write_str};
 use crate::plan::{source_schema, ColPlan, TablePlan, TX_BLOCK_SCHEMA};
 use crate::EncodeError;
@@ -125,6 +126,7 @@ impl Encoder {
         c: &ColPlan,
         row: &[Datum],
         old: Option<&[Datum]>,
+        in_key: bool,
     ) -> Result<(), EncodeError> {
         let d = row.get(c.index).unwrap_or(&Datum::Null);
         let d = match d {
@@ -141,7 +143,16 @@ impl Encoder {
             Datum::Null | Datum::UnchangedToast => self.write_null_col(out, c),
             Datum::Text(b) => {
                 let text = std::str::from_utf8(b).map_err(|_| self.value_err(plan, c, b, "not UTF-8"))?;
-                c.conv.write(out, text).map_err(|r| self.value_err(plan, c, b, &r))?;
+                let start = out.len();
+                match c.conv.write(out, text) {
+                    Ok(()) => {}
+                    // Debezium's value converter leaves such a field null; only a key stops it.
+                    Err(ConvError::Unrepresentable(_)) if !in_key => {
+                        out.truncate(start);
+                        out.extend_from_slice(b"null");
+                    }
+                    Err(e) => return Err(self.value_err(plan, c, b, e.reason())),
+                }
             }
             Datum::Binary(b) => {
                 return Err(self.value_err(plan, c, b, "binary-format values are not supported"))
@@ -178,7 +189,7 @@ impl Encoder {
                 out.push(b',');
             }
             out.extend_from_slice(&c.field_prefix);
-            self.write_col(out, plan, c, row, old)?;
+            self.write_col(out, plan, c, row, old, false)?;
         }
         out.push(b'}');
         Ok(())
@@ -197,7 +208,7 @@ impl Encoder {
                 out.push(b',');
             }
             out.extend_from_slice(&c.field_prefix);
-            self.write_col(&mut out, plan, c, row, None)?;
+            self.write_col(&mut out, plan, c, row, None, true)?;
         }
         out.push(b'}');
         if !plan.key_prefix.is_empty() {

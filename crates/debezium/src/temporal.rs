@@ -85,69 +85,6 @@ fn split_offset_after(s: &str, min: usize) -> Result<(&str, i64), String> {
     Ok((body, sign * secs))
 }
 
-/// Parse a timestamp text (without offset) to microseconds since the epoch, reading the wall
-/// clock as UTC.
-pub fn parse_timestamp_us(s: &str) -> Result<i64, String> {
-    let (body, bc) = match s.strip_suffix(" BC") {
-        Some(b) => (b, true),
-        None => (s, false),
-    };
-    let (date, time) = body.split_once(' ').ok_or("missing time part")?;
-    let (y, m, d) = parse_date(date)?;
-    let y = if bc { 1 - y } else { y };
-    Ok(days_from_civil(y, m, d) * 86_400_000_000 + parse_time_us(time)?)
-}
-
-/// Parse a timestamptz text (`... +00`, possibly with `BC` after the offset) to UTC microseconds.
-pub fn parse_timestamptz_us(s: &str) -> Result<i64, String> {
-    let (body, bc) = match s.strip_suffix(" BC") {
-        Some(b) => (b, true),
-        None => (s, false),
-    };
-    let (ts, off) = split_offset(body)?;
-    let us = if bc { parse_timestamp_us(&format!("{ts} BC"))? } else { parse_timestamp_us(ts)? };
-    Ok(us - off * 1_000_000)
-}
-
-/// Java ISO year: 4 digits, sign when negative or past 9999.
-fn iso_year(y: i64) -> String {
-    if y > 9999 {
-        format!("+{y}")
-    } else if y < 0 {
-        format!("-{:04}", -y)
-    } else {
-        format!("{y:04}")
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.f{digits}]Z` for UTC microseconds; `digits` fractional digits (0 = none).
-pub fn iso_instant(us: i64, digits: usize) -> String {
-    let days = us.div_euclid(86_400_000_000);
-    let rem = us.rem_euclid(86_400_000_000);
-    let (y, m, d) = civil_from_days(days);
-    let secs = rem / 1_000_000;
-    let frac = rem % 1_000_000;
-    let mut s = format!(
-        "{}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        iso_year(y),
-        m,
-        d,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
-    if digits > 0 {
-        let f = format!("{frac:06}");
-        s.push('.');
-        s.push_str(&f[..digits.min(6)]);
-        for _ in 6..digits {
-            s.push('0');
-        }
-    }
-    s.push('Z');
-    s
-}
-
 /// `HH:MM:SS[.fraction]` with Java's ISO_LOCAL_TIME trimming (no trailing zeros).
 pub fn iso_time(us_of_day: i64) -> String {
     let secs = us_of_day / 1_000_000;
@@ -161,38 +98,9 @@ pub fn iso_time(us_of_day: i64) -> String {
     s
 }
 
-/// Fraction digits Java's ISO_INSTANT uses: none, 3 or 6 (nanosecond precision never arises here).
-fn grouped_digits(frac_us: i64) -> usize {
-    if frac_us == 0 {
-        0
-    } else if frac_us % 1000 == 0 {
-        3
-    } else {
-        6
-    }
-}
-
-/// Instant as Java's `ISO_INSTANT` prints it (fraction in groups of three digits).
-pub fn iso_instant_grouped(us: i64) -> String {
-    iso_instant(us, grouped_digits(us.rem_euclid(1_000_000)))
-}
-
-/// Time of day with the fraction in groups of three digits.
-pub fn iso_time_grouped(us_of_day: i64) -> String {
-    let secs = us_of_day / 1_000_000;
-    let frac = us_of_day % 1_000_000;
-    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-    match grouped_digits(frac) {
-        0 => {}
-        3 => s.push_str(&format!(".{:03}", frac / 1000)),
-        _ => s.push_str(&format!(".{frac:06}")),
-    }
-    s
-}
-
 /// ISO local date.
 pub fn iso_date(y: i64, m: u32, d: u32) -> String {
-    format!("{}-{:02}-{:02}", iso_year(y), m, d)
+    format!("{}-{:02}-{:02}", crate::instants::iso_year(y), m, d)
 }
 
 /// Interval parts parsed from `IntervalStyle=iso_8601` text (`P1Y2M3DT4H5M6.78S`, `PT0S`) or the
@@ -343,15 +251,24 @@ mod tests {
 
     #[test]
     fn times_and_timestamps() {
+        use crate::instants::{parse_timestamp, parse_timestamptz};
         assert_eq!(parse_time_us("13:51:30.123").unwrap(), 49_890_123_000);
         assert_eq!(parse_time_us("24:00:00").unwrap(), 86_400_000_000);
-        assert_eq!(parse_timestamp_us("2024-01-15 10:30:00.123456").unwrap(), 1_705_314_600_123_456);
-        assert_eq!(parse_timestamptz_us("2024-01-15 10:30:00.123456+02").unwrap(), 1_705_307_400_123_456);
-        assert_eq!(iso_instant(1_705_314_600_123_456, 6), "2024-01-15T10:30:00.123456Z");
-        assert_eq!(iso_instant(1_705_314_600_000_000, 6), "2024-01-15T10:30:00.000000Z");
-        assert_eq!(iso_instant(1_705_314_600_000_000, 0), "2024-01-15T10:30:00Z");
-        let far = parse_timestamptz_us("21016-11-04 06:51:30.123456+00").unwrap();
-        assert_eq!(iso_instant(far, 6), "+21016-11-04T06:51:30.123456Z");
+        assert_eq!(
+            parse_timestamp("2024-01-15 10:30:00.123456").unwrap().debezium_micros(),
+            1_705_314_600_123_456
+        );
+        assert_eq!(
+            parse_timestamptz("2024-01-15 10:30:00.123456+02").unwrap().debezium_micros(),
+            1_705_307_400_123_456
+        );
+        let t = parse_timestamp("2024-01-15 10:30:00.123456").unwrap();
+        assert_eq!(t.iso_fixed(6), "2024-01-15T10:30:00.123456Z");
+        let t = parse_timestamp("2024-01-15 10:30:00").unwrap();
+        assert_eq!(t.iso_fixed(6), "2024-01-15T10:30:00.000000Z");
+        assert_eq!(t.iso_fixed(0), "2024-01-15T10:30:00Z");
+        let far = parse_timestamptz("21016-11-04 06:51:30.123456+00").unwrap();
+        assert_eq!(far.iso_fixed(6), "+21016-11-04T06:51:30.123456Z");
         assert_eq!(iso_time(42_662_123_789), "11:51:02.123789");
         assert_eq!(iso_time(42_662_000_000), "11:51:02");
     }

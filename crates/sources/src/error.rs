@@ -155,6 +155,14 @@ pub enum SourceError {
          the tables with --tables schema.table,...; diff and verify create nothing on either server"
     )]
     DiffNoPublication(String),
+    /// A change could not be encoded and event.processing.failure.handling.mode=fail.
+    #[error("the change at LSN {lsn} cannot be streamed: {detail}")]
+    EventFailed {
+        /// WAL position of the change.
+        lsn: String,
+        /// The encoder's reason with the ways out (no source: printed once).
+        detail: String,
+    },
 }
 
 impl SourceError {

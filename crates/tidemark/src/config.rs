@@ -148,6 +148,11 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
     ("database.sslmode", "prefer", "Debezium-style sslmode: disable | prefer | require"),
     ("connector.class", "", "ignored (accepted so Debezium configurations load)"),
     ("name", "", "ignored (accepted so Debezium configurations load)"),
+    (
+        "event.processing.failure.handling.mode",
+        "fail",
+        "a change that cannot be encoded: fail (stop) | warn (log, skip it, go on) | skip (skip it, go on)",
+    ),
 ];
 
 /// The merged configuration.

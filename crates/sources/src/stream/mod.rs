@@ -19,6 +19,7 @@
 //! and a heartbeat (`pg_logical_emit_message`, non-transactional, never emitted as an event) gives the
 //! slot something to confirm even when other databases or unpublished tables are the only writers.
 
+mod failure;
 mod reader;
 pub mod spill;
 mod writer;
@@ -35,6 +36,7 @@ use tokio::sync::watch;
 
 use crate::catalog::Catalog;
 use crate::SourceError;
+pub use failure::FailureMode;
 
 /// Prefix of the logical messages tidemark writes as heartbeats (never emitted as events).
 pub const HEARTBEAT_PREFIX: &str = "tidemark.heartbeat";
@@ -70,6 +72,8 @@ pub struct StreamOptions {
     pub until_lsn: Option<u64>,
     /// Give up after this many consecutive transient failures (0 = never).
     pub max_retries: u32,
+    /// `event.processing.failure.handling.mode`: what to do with a change that cannot be encoded.
+    pub failure_mode: FailureMode,
 }
 
 impl StreamOptions {
@@ -90,6 +94,7 @@ impl StreamOptions {
             encoder: EncoderConfig::default(),
             until_lsn: None,
             max_retries: 0,
+            failure_mode: FailureMode::Fail,
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::spill::SpillStore;
 use super::writer::{self, Batch};
-use super::{map_slot_error, Metrics, StreamOptions, StreamSummary, HEARTBEAT_PREFIX};
+use super::{map_slot_error, FailureMode, Metrics, StreamOptions, StreamSummary, HEARTBEAT_PREFIX};
 use crate::catalog::Catalog;
 use crate::SourceError;
 
@@ -145,10 +145,32 @@ impl Reader<'_> {
         after: Option<Row>,
         lsn: u64,
     ) -> Result<(), SourceError> {
+        let counters = self.tx.as_ref().map(|t| (t.total, t.per_table.clone()));
         let tx = self.tx_info(&plan.table.id, lsn);
         let ev = ChangeEvent { table: plan.table.clone(), kind, before, after, source: self.source(lsn), tx };
         let start = self.batch.len();
-        self.enc.encode_change(plan, &ev, now_us(), &mut self.batch)?;
+        if let Err(e) = self.enc.encode_change(plan, &ev, now_us(), &mut self.batch) {
+            // Nothing of a failed event reaches the sink, and it takes no transaction order number.
+            self.batch.truncate(start);
+            if let (Some(t), Some((total, per_table))) = (self.tx.as_mut(), counters) {
+                t.total = total;
+                t.per_table = per_table;
+            }
+            let at = tidemark_pgwire::replication::fmt_lsn(lsn);
+            return match self.opts.failure_mode {
+                FailureMode::Fail => {
+                    Err(SourceError::EventFailed { lsn: at, detail: super::failure::advice(&e.to_string()) })
+                }
+                FailureMode::Warn => {
+                    tracing::warn!(table = %plan.table.id, lsn = %at, error = %e, "skipped a change that cannot be encoded (event.processing.failure.handling.mode=warn)");
+                    Ok(())
+                }
+                FailureMode::Skip => {
+                    tracing::debug!(table = %plan.table.id, lsn = %at, error = %e, "skipped a change that cannot be encoded");
+                    Ok(())
+                }
+            };
+        }
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
         let mut changes = 0u64;
         for r in &self.batch[start..] {

@@ -130,6 +130,12 @@ pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
     }
     o.encoder = c.encoder()?;
     o.max_retries = c.u64("retry.max.attempts")? as u32;
+    let mode = c.get("event.processing.failure.handling.mode").unwrap_or("fail");
+    o.failure_mode = mode.parse().map_err(|expected| ConfigError::Value {
+        key: "event.processing.failure.handling.mode".into(),
+        value: mode.into(),
+        expected,
+    })?;
     Ok(o)
 }
 

