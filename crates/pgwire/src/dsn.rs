@@ -351,6 +351,13 @@ impl Dsn {
         }
         let host = match st.get("host") {
             Some("") => return Err(st.err("host", "is empty", "name the server: host=db.example.com")),
+            Some(h) if h.contains('=') => {
+                return Err(st.err(
+                    "host",
+                    "contains '=': an empty host= swallowed the next setting",
+                    "name the server (host=db.example.com), or write an empty value as host=''",
+                ))
+            }
             Some(h) if h.contains(',') => {
                 return Err(st.err(
                     "host",

@@ -38,7 +38,7 @@ pub(crate) fn is_url(s: &str) -> bool {
 
 /// The connection string with any password (URL user info, `?password=`, `password=`) masked.
 pub fn mask(s: &str) -> String {
-    if is_url(s) {
+    if is_url(s) || s.contains("://") {
         mask_url(s)
     } else {
         mask_keyvalue(s)

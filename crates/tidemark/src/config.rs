@@ -145,7 +145,14 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
     ("database.port", "5432", "Debezium-style source port"),
     ("database.user", "", "Debezium-style source user"),
     ("database.password", "", "Debezium-style source password"),
-    ("database.sslmode", "prefer", "Debezium-style sslmode: disable | prefer | require"),
+    (
+        "database.sslmode",
+        "prefer",
+        "Debezium-style sslmode: disable | allow | prefer | require | verify-ca | verify-full",
+    ),
+    ("database.sslrootcert", "", "Debezium-style CA file to verify the server with (or `system`)"),
+    ("database.sslcert", "", "Debezium-style client certificate (PEM)"),
+    ("database.sslkey", "", "Debezium-style client key (PEM, unencrypted)"),
     ("connector.class", "", "ignored (accepted so Debezium configurations load)"),
     ("name", "", "ignored (accepted so Debezium configurations load)"),
     (
@@ -364,6 +371,11 @@ impl Config {
                 parts.push(format!("dbname={d}"));
             }
             parts.push(format!("sslmode={}", self.get("database.sslmode").unwrap_or("prefer")));
+            for k in ["sslrootcert", "sslcert", "sslkey"] {
+                if let Some(v) = self.get(&format!("database.{k}")).filter(|v| !v.is_empty()) {
+                    parts.push(format!("{k}='{}'", v.replace('\\', "\\\\").replace('\'', "\\'")));
+                }
+            }
             return Ok(parts.join(" "));
         }
         Err(ConfigError::Missing(
