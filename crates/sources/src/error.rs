@@ -136,6 +136,9 @@ pub enum SourceError {
     /// Other server/protocol errors.
     #[error("{0}")]
     Pg(PgError),
+    /// `table.include.list` / `table.exclude.list` cannot be used.
+    #[error("{0}")]
+    Filter(#[from] crate::filter::FilterError),
 }
 
 impl SourceError {

@@ -148,6 +148,11 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
     ("database.sslmode", "prefer", "Debezium-style sslmode: disable | prefer | require"),
     ("connector.class", "", "ignored (accepted so Debezium configurations load)"),
     ("name", "", "ignored (accepted so Debezium configurations load)"),
+    (
+        "table.exclude.list",
+        "",
+        "tables never to emit (names or anchored regexes over schema.table); not with table.include.list",
+    ),
 ];
 
 /// The merged configuration.
