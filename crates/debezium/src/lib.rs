@@ -31,7 +31,7 @@ pub use config::{
 pub use plan::TablePlan;
 pub use record::Encoder;
 pub use tidemark_model::{Record, RecordKind};
-pub use types::{TypeInfo, TypeKind, TypeRegistry};
+pub use types::{is_builtin, TypeInfo, TypeKind, TypeRegistry};
 
 /// A value could not be encoded.
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,11 @@ impl TypeRegistry {
     }
 }
 
+/// Built-in (scalar or array) type tidemark knows without the catalog.
+pub fn is_builtin(oid: u32) -> bool {
+    builtin_name(oid).is_some() || builtin_array_elem(oid).is_some()
+}
+
 /// Names of the built-in scalar types tidemark maps.
 pub fn builtin_name(oid: u32) -> Option<&'static str> {
     Some(match oid {

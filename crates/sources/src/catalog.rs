@@ -180,6 +180,66 @@ impl Catalog {
         Ok(rows.iter().map(|r| TableId::new(r.get::<_, String>(0), r.get::<_, String>(1))).collect())
     }
 
+    /// Whether a publication exists.
+    pub async fn publication_exists(&self, name: &str) -> Result<bool, SourceError> {
+        let r = self
+            .client
+            .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(r.is_some())
+    }
+
+    /// Every ordinary and partitioned table outside the system schemas (to expand filter patterns
+    /// into the table list of a publication tidemark creates).
+    pub async fn user_tables(&self) -> Result<Vec<TableId>, SourceError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r','p') AND NOT c.relispartition \
+                   AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+                 ORDER BY 1, 2",
+                &[],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| TableId::new(r.get::<_, String>(0), r.get::<_, String>(1))).collect())
+    }
+
+    /// Published tables whose REPLICA IDENTITY USING INDEX covers other columns than their primary
+    /// key: `(table, identity columns, primary-key columns)`. Their deletes carry only the identity
+    /// columns, so a key made of the primary key cannot be filled.
+    pub async fn identity_index_not_pk(
+        &self,
+        publication: &str,
+    ) -> Result<Vec<(TableId, Vec<String>, Vec<String>)>, SourceError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT n.nspname::text, c.relname::text, \
+                   ARRAY(SELECT a.attname::text FROM unnest(ri.indkey::int2[]) WITH ORDINALITY k(attnum, o) \
+                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.o), \
+                   ARRAY(SELECT a.attname::text FROM unnest(pk.indkey::int2[]) WITH ORDINALITY k(attnum, o) \
+                         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.o) \
+                 FROM pg_publication_tables pt \
+                 JOIN pg_namespace n ON n.nspname = pt.schemaname \
+                 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename \
+                 JOIN pg_index ri ON ri.indrelid = c.oid AND ri.indisreplident \
+                 JOIN pg_index pk ON pk.indrelid = c.oid AND pk.indisprimary \
+                 WHERE pt.pubname = $1 AND c.relreplident = 'i' \
+                   AND NOT (ri.indkey::int2[] @> pk.indkey::int2[] AND ri.indkey::int2[] <@ pk.indkey::int2[]) \
+                 ORDER BY 1, 2",
+                &[&publication],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (TableId::new(r.get::<_, String>(0), r.get::<_, String>(1)), r.get(2), r.get(3)))
+            .collect())
+    }
+
     /// Fail when a published table would make UPDATE/DELETE error out (no key, identity DEFAULT/NOTHING).
     pub async fn check_replica_identity(&self, publication: &str) -> Result<(), SourceError> {
         let rows = self
@@ -283,8 +343,27 @@ impl Catalog {
         oid: u32,
         id: TableId,
         replica_identity: ReplicaIdentity,
-        mut columns: Vec<Column>,
+        columns: Vec<Column>,
     ) -> Result<TableSchema, SourceError> {
+        let fallback = TableSchema {
+            oid,
+            id: id.clone(),
+            replica_identity,
+            columns: columns.clone(),
+            primary_key: Vec::new(),
+        };
+        Ok(self.table_facts(oid, id, replica_identity, columns).await?.unwrap_or(fallback))
+    }
+
+    /// Like [`Catalog::table_schema`], but `None` when relation `oid` no longer exists (dropped, or
+    /// dropped and re-created under a new OID) so the caller can fall back to what it learned.
+    pub async fn table_facts(
+        &self,
+        oid: u32,
+        id: TableId,
+        replica_identity: ReplicaIdentity,
+        mut columns: Vec<Column>,
+    ) -> Result<Option<TableSchema>, SourceError> {
         let rows = self
             .client
             .query(
@@ -296,6 +375,9 @@ impl Catalog {
             )
             .await
             .map_err(|e| self.err(e))?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
         let mut pk: Vec<(i32, usize)> = Vec::new();
         for r in &rows {
             let name: String = r.get(0);
@@ -309,13 +391,13 @@ impl Catalog {
             }
         }
         pk.sort();
-        Ok(TableSchema {
+        Ok(Some(TableSchema {
             oid,
             id,
             replica_identity,
             columns,
             primary_key: pk.into_iter().map(|(_, i)| i).collect(),
-        })
+        }))
     }
 
     /// Register every non-built-in type `oids` need (domains' bases, arrays' elements, enum labels).
@@ -324,10 +406,29 @@ impl Catalog {
         reg: &mut TypeRegistry,
         oids: impl IntoIterator<Item = u32>,
     ) -> Result<(), SourceError> {
-        let mut todo: Vec<u32> = oids.into_iter().filter(|o| !reg.knows(*o)).collect();
+        self.read_types(reg, oids.into_iter().filter(|o| !reg.knows(*o)).collect(), false).await
+    }
+
+    /// Re-read the non-built-in types `oids` need even when already registered (enum labels added
+    /// since). A type the catalog no longer has keeps its registered entry.
+    pub async fn refresh_types(
+        &self,
+        reg: &mut TypeRegistry,
+        oids: impl IntoIterator<Item = u32>,
+    ) -> Result<(), SourceError> {
+        let todo = oids.into_iter().filter(|o| !tidemark_debezium::is_builtin(*o)).collect();
+        self.read_types(reg, todo, true).await
+    }
+
+    async fn read_types(
+        &self,
+        reg: &mut TypeRegistry,
+        mut todo: Vec<u32>,
+        force: bool,
+    ) -> Result<(), SourceError> {
         let mut seen = HashSet::new();
         while let Some(oid) = todo.pop() {
-            if !seen.insert(oid) || reg.knows(oid) {
+            if !seen.insert(oid) || (!force && reg.knows(oid)) || tidemark_debezium::is_builtin(oid) {
                 continue;
             }
             let Some(r) = self

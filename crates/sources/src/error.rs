@@ -163,6 +163,9 @@ pub enum SourceError {
         /// The encoder's reason with the ways out (no source: printed once).
         detail: String,
     },
+    /// `table.include.list` / `table.exclude.list` cannot be used.
+    #[error("{0}")]
+    Filter(#[from] crate::filter::FilterError),
 }
 
 impl SourceError {

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod diff;
 pub mod error;
+pub mod filter;
 pub mod stream;
 
 pub use error::SourceError;

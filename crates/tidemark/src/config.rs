@@ -160,6 +160,11 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
         "fail",
         "a change that cannot be encoded: fail (stop) | warn (log, skip it, go on) | skip (skip it, go on)",
     ),
+    (
+        "table.exclude.list",
+        "",
+        "tables never to emit (names or anchored regexes over schema.table); not with table.include.list",
+    ),
 ];
 
 /// The merged configuration.

@@ -20,6 +20,7 @@
 //! slot something to confirm even when other databases or unpublished tables are the only writers.
 
 mod failure;
+mod history;
 mod reader;
 pub mod spill;
 mod writer;
@@ -30,11 +31,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidemark_debezium::EncoderConfig;
+use tidemark_model::TableId;
 use tidemark_pgwire::{Dsn, PgError, ReplicationStream};
 use tidemark_sinks::Sink;
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
+use crate::filter::TableFilter;
 use crate::SourceError;
 pub use failure::FailureMode;
 
@@ -48,8 +51,12 @@ pub struct StreamOptions {
     pub dsn: Dsn,
     /// Publication to decode for (created for `tables` when absent).
     pub publication: String,
-    /// Tables to capture (`schema.table`); empty = whatever the publication publishes.
+    /// Tables to capture (`table.include.list` / `--tables`: names or Debezium patterns, see
+    /// [`TableFilter`]); empty = whatever the publication publishes. Events of other tables are
+    /// never emitted, whatever the publication sends.
     pub tables: Vec<String>,
+    /// Tables never to emit (`table.exclude.list`; exclusive with `tables`).
+    pub exclude_tables: Vec<String>,
     /// Replication slot (created when absent).
     pub slot: String,
     /// pgoutput protocol version (1, or 2 with `streaming`).
@@ -83,6 +90,7 @@ impl StreamOptions {
             dsn,
             publication: publication.into(),
             tables: Vec::new(),
+            exclude_tables: Vec::new(),
             slot: slot.into(),
             proto_version: 1,
             streaming: false,
@@ -159,7 +167,9 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) -> Result<StreamSummary, SourceError> {
+    let filter = TableFilter::new(&opts.tables, &opts.exclude_tables)?;
     let mut catalog = Some(prepare(&opts).await?);
+    let mut history = history::History::default();
     let mut opts = opts;
     if opts.encoder.database.is_empty() {
         if let Some(c) = &catalog {
@@ -177,7 +187,8 @@ pub async fn run(
             }
             let c = catalog.as_ref().expect("connected above");
             let s = sink.take().expect("sink present");
-            let (returned, res) = reader::session(&opts, c, s, &mut shutdown, &metrics).await;
+            let (returned, res) =
+                reader::session(&opts, c, &filter, &mut history, s, &mut shutdown, &metrics).await;
             sink = Some(returned);
             res
         }
@@ -212,10 +223,19 @@ pub async fn run(
 
 /// Preflight checks and creation of the publication and slot.
 pub async fn prepare(opts: &StreamOptions) -> Result<Catalog, SourceError> {
+    let filter = TableFilter::new(&opts.tables, &opts.exclude_tables)?;
     let catalog = Catalog::connect(&opts.dsn).await?;
     catalog.check_replication_prerequisites().await?;
-    catalog.ensure_publication(&opts.publication, &opts.tables).await?;
+    let names = publication_names(&catalog, &opts.publication, &filter).await?;
+    let published = catalog.ensure_publication(&opts.publication, &names).await?;
+    report_filtered(&opts.publication, &published, &filter);
     catalog.check_replica_identity(&opts.publication).await?;
+    for (t, ident, pk) in catalog.identity_index_not_pk(&opts.publication).await? {
+        let full = format!("{}.{}", t.schema, t.name);
+        if filter.includes(&t) && !opts.encoder.message_key_columns.iter().any(|(re, _)| re.is_match(&full)) {
+            tracing::warn!("{}", history::identity_index_warning(&t, &ident.join(","), &pk.join(",")));
+        }
+    }
     if catalog.check_slot(&opts.slot).await?.is_none() {
         let mut rs = ReplicationStream::connect(&opts.dsn)
             .await
@@ -226,6 +246,56 @@ pub async fn prepare(opts: &StreamOptions) -> Result<Catalog, SourceError> {
         rs.finish().await?;
     }
     Ok(catalog)
+}
+
+/// The tables to name when creating (or checking) the publication: the filter's exact names, plus,
+/// when tidemark creates the publication, the catalog's tables its patterns or exclusions select.
+async fn publication_names(
+    catalog: &Catalog,
+    publication: &str,
+    filter: &TableFilter,
+) -> Result<Vec<String>, SourceError> {
+    let mut names: Vec<TableId> = filter.names();
+    if !catalog.publication_exists(publication).await? {
+        if filter.needs_catalog() {
+            for t in catalog.user_tables().await? {
+                if filter.includes(&t) && !names.contains(&t) {
+                    names.push(t);
+                }
+            }
+        }
+        return Ok(names.iter().map(TableId::quoted).collect());
+    }
+    // The publication exists: a listed table dropped since may still have changes in the slot,
+    // which are emitted (with the shape they had); only tables that exist are checked.
+    let mut existing = Vec::new();
+    for t in names {
+        match catalog.resolve_tables(&[t.quoted()]).await {
+            Ok(_) => existing.push(t.quoted()),
+            Err(SourceError::NoSuchTable(_)) => {
+                tracing::warn!(table = %t, "a listed table does not exist (dropped?); changes of it still in the slot are emitted, nothing more will come")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(existing)
+}
+
+/// Say which published tables the filter leaves out (their changes are decoded, never emitted).
+fn report_filtered(publication: &str, published: &[TableId], filter: &TableFilter) {
+    if filter.is_empty() {
+        return;
+    }
+    let (kept, left): (Vec<&TableId>, Vec<&TableId>) = published.iter().partition(|t| filter.includes(t));
+    if kept.is_empty() {
+        tracing::warn!(
+            publication,
+            "the table filter leaves out every table the publication publishes; nothing will be emitted"
+        );
+    } else if !left.is_empty() {
+        let list = left.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+        tracing::info!(publication, tables = %list, "published tables outside the table filter; their changes are never emitted");
+    }
 }
 
 /// Heartbeats on their own connection, reconnecting after failures.

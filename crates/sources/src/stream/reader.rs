@@ -6,19 +6,19 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tidemark_debezium::{Encoder, TablePlan, TypeRegistry};
-use tidemark_model::{
-    ChangeEvent, ChangeKind, Column, Datum, Lsn, Record, ReplicaIdentity, Row, SourceInfo, TableId, TxInfo,
-};
+use tidemark_debezium::{Encoder, TablePlan};
+use tidemark_model::{ChangeEvent, ChangeKind, Datum, Lsn, Record, Row, SourceInfo, TableId, TxInfo};
 use tidemark_pgwire::pgoutput::{self, PgOutput, Relation, StreamState, TupleValue};
 use tidemark_pgwire::{ReplicationMessage, ReplicationStream, StartOptions, PG_EPOCH_OFFSET_US};
 use tidemark_sinks::Sink;
 use tokio::sync::{mpsc, watch};
 
+use super::history::{EnumColumns, History};
 use super::spill::SpillStore;
 use super::writer::{self, Batch};
 use super::{map_slot_error, FailureMode, Metrics, StreamOptions, StreamSummary, HEARTBEAT_PREFIX};
 use crate::catalog::Catalog;
+use crate::filter::TableFilter;
 use crate::SourceError;
 
 const BATCH_RECORDS: usize = 1024;
@@ -34,12 +34,21 @@ struct Tx {
     per_table: Vec<(String, u64)>,
 }
 
+/// How one relation id's changes are emitted.
+struct RelPlan {
+    plan: Arc<TablePlan>,
+    /// Scalar enum columns, checked for labels added since the type was read.
+    enums: EnumColumns,
+}
+
 struct Reader<'a> {
     opts: &'a StreamOptions,
     catalog: &'a Catalog,
+    filter: &'a TableFilter,
     enc: Encoder,
-    reg: TypeRegistry,
-    plans: HashMap<u32, Arc<TablePlan>>,
+    history: &'a mut History,
+    /// Per relation id; `None` when the filter leaves the table out.
+    plans: HashMap<u32, Option<RelPlan>>,
     tx: Option<Tx>,
     last_commit_lsn: Option<u64>,
     batch: Vec<Record>,
@@ -98,43 +107,61 @@ impl Reader<'_> {
     }
 
     async fn on_relation(&mut self, r: Relation) -> Result<(), SourceError> {
-        let schema = if r.namespace.is_empty() { "pg_catalog".to_string() } else { r.namespace };
-        let id = TableId::new(schema, r.name);
-        let columns: Vec<Column> = r
-            .columns
-            .iter()
-            .map(|c| Column {
-                name: c.name.clone(),
-                type_oid: c.type_oid,
-                type_modifier: c.type_modifier,
-                is_key: c.flags & 1 == 1,
-                nullable: true,
-                default: None,
-            })
-            .collect();
-        self.catalog.load_types(&mut self.reg, columns.iter().map(|c| c.type_oid)).await?;
-        let table = self
-            .catalog
-            .table_schema(r.oid, id, ReplicaIdentity::from_byte(r.replica_identity), columns)
-            .await?;
-        let plan = TablePlan::build(Arc::new(table), &self.reg, self.enc.config())?;
-        if !plan.dropped_columns.is_empty() && self.warned_dropped.insert(r.oid) {
+        let schema = if r.namespace.is_empty() { "pg_catalog" } else { r.namespace.as_str() };
+        if !self.filter.includes(&TableId::new(schema, r.name.as_str())) {
+            // Published but not asked for: its changes are decoded by the server, never emitted.
+            self.plans.insert(r.oid, None);
+            return Ok(());
+        }
+        let table = self.history.learn_relation(self.catalog, &r, self.enc.config()).await?;
+        self.build_plan(r.oid, table)
+    }
+
+    fn build_plan(&mut self, relid: u32, table: Arc<tidemark_model::TableSchema>) -> Result<(), SourceError> {
+        let plan = TablePlan::build(table, &self.history.reg, self.enc.config())?;
+        if !plan.dropped_columns.is_empty() && self.warned_dropped.insert(relid) {
             tracing::warn!(
                 table = %plan.table.id,
                 columns = ?plan.dropped_columns,
                 "columns of types Debezium does not map are left out (set include.unknown.datatypes=true to keep them as bytes)"
             );
         }
-        self.plans.insert(r.oid, Arc::new(plan));
+        let enums = self.history.enum_columns(&plan.table);
+        self.plans.insert(relid, Some(RelPlan { plan: Arc::new(plan), enums }));
         Ok(())
     }
 
-    fn plan(&self, relid: u32) -> Result<Arc<TablePlan>, SourceError> {
-        self.plans.get(&relid).cloned().ok_or_else(|| {
-            SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
+    /// The plan for a relation id; `None` when the filter leaves the table out.
+    fn plan(&self, relid: u32) -> Result<Option<Arc<TablePlan>>, SourceError> {
+        match self.plans.get(&relid) {
+            Some(p) => Ok(p.as_ref().map(|p| p.plan.clone())),
+            None => Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
                 "change for relation {relid} before its Relation message"
-            )))
-        })
+            )))),
+        }
+    }
+
+    /// The plan for a row change, after re-reading any enum type whose value in `row` is a label
+    /// added since the type was read (`ALTER TYPE … ADD VALUE` sends no Relation message).
+    async fn plan_for_row(&mut self, relid: u32, row: &Row) -> Result<Option<Arc<TablePlan>>, SourceError> {
+        let stale = match self.plans.get(&relid) {
+            Some(Some(p)) if !p.enums.is_empty() => self.history.stale_enum(&p.enums, row),
+            _ => None,
+        };
+        if let Some(oid) = stale {
+            self.catalog.refresh_types(&mut self.history.reg, [oid]).await?;
+            let affected: Vec<(u32, Arc<tidemark_model::TableSchema>)> = self
+                .plans
+                .iter()
+                .filter_map(|(id, p)| p.as_ref().map(|p| (*id, p)))
+                .filter(|(_, p)| p.enums.iter().any(|(_, o)| *o == oid))
+                .map(|(id, p)| (id, p.plan.table.clone()))
+                .collect();
+            for (id, table) in affected {
+                self.build_plan(id, table)?;
+            }
+        }
+        self.plan(relid)
     }
 
     fn emit(
@@ -195,21 +222,28 @@ impl Reader<'_> {
         match msg {
             PgOutput::Relation(r) => self.on_relation(r).await?,
             PgOutput::Insert { relid, new, .. } => {
-                let plan = self.plan(relid)?;
-                self.emit(&plan, ChangeKind::Insert, None, Some(to_row(new)), lsn)?;
+                let new = to_row(new);
+                if let Some(plan) = self.plan_for_row(relid, &new).await? {
+                    self.emit(&plan, ChangeKind::Insert, None, Some(new), lsn)?;
+                }
             }
             PgOutput::Update { relid, old, new, .. } => {
-                let plan = self.plan(relid)?;
-                self.emit(&plan, ChangeKind::Update, old.map(|(_, t)| to_row(t)), Some(to_row(new)), lsn)?;
+                let new = to_row(new);
+                if let Some(plan) = self.plan_for_row(relid, &new).await? {
+                    self.emit(&plan, ChangeKind::Update, old.map(|(_, t)| to_row(t)), Some(new), lsn)?;
+                }
             }
             PgOutput::Delete { relid, old, .. } => {
-                let plan = self.plan(relid)?;
-                self.emit(&plan, ChangeKind::Delete, Some(to_row(old)), None, lsn)?;
+                let old = to_row(old);
+                if let Some(plan) = self.plan_for_row(relid, &old).await? {
+                    self.emit(&plan, ChangeKind::Delete, Some(old), None, lsn)?;
+                }
             }
             PgOutput::Truncate { relids, .. } => {
                 for relid in relids {
-                    let plan = self.plan(relid)?;
-                    self.emit(&plan, ChangeKind::Truncate, None, None, lsn)?;
+                    if let Some(plan) = self.plan(relid)? {
+                        self.emit(&plan, ChangeKind::Truncate, None, None, lsn)?;
+                    }
                 }
             }
             PgOutput::Message { transactional, lsn: mlsn, prefix, content, .. } => {
@@ -227,7 +261,8 @@ impl Reader<'_> {
                     }
                 }
             }
-            PgOutput::Type { .. } | PgOutput::Origin { .. } => {}
+            PgOutput::Type { oid, namespace, name, .. } => self.history.learn_type_name(oid, namespace, name),
+            PgOutput::Origin { .. } => {}
             other => {
                 return Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
                     "unexpected message in transaction: {other:?}"
@@ -340,6 +375,8 @@ impl Reader<'_> {
 pub(crate) async fn session(
     opts: &StreamOptions,
     catalog: &Catalog,
+    filter: &TableFilter,
+    history: &mut History,
     sink: Box<dyn Sink>,
     shutdown: &mut watch::Receiver<bool>,
     metrics: &Metrics,
@@ -371,8 +408,9 @@ pub(crate) async fn session(
     let mut reader = Reader {
         opts,
         catalog,
+        filter,
         enc: tidemark_debezium::Encoder::new(opts.encoder.clone()),
-        reg: TypeRegistry::default(),
+        history,
         plans: HashMap::new(),
         tx: None,
         last_commit_lsn: None,

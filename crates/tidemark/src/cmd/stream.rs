@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tidemark_pgwire::replication::{fmt_lsn, parse_lsn};
 use tidemark_pgwire::Dsn;
+use tidemark_sources::filter::FilterError;
 use tidemark_sources::stream::{Metrics, StreamOptions};
 
 use crate::config::{Config, ConfigError, PROPERTIES};
@@ -110,6 +111,20 @@ pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
         .get("table.include.list")
         .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
+    o.exclude_tables = c
+        .get("table.exclude.list")
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    // Check the filter here so a bad pattern is a configuration error (exit 2).
+    if let Err(e) = tidemark_sources::filter::TableFilter::new(&o.tables, &o.exclude_tables) {
+        let (key, value) = match &e {
+            FilterError::BadPattern { property, pattern, .. } => (*property, pattern.clone()),
+            FilterError::IncludeAndExclude => {
+                ("table.exclude.list", c.get("table.exclude.list").unwrap_or_default().to_string())
+            }
+        };
+        return Err(ConfigError::Value { key: key.into(), value, expected: e.to_string() }.into());
+    }
     let proto = c.u64("pgoutput.proto.version")? as u32;
     if !(1..=2).contains(&proto) {
         return Err(ConfigError::Value {
