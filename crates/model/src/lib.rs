@@ -14,8 +14,10 @@ mod lsn;
 mod record;
 mod row;
 mod schema;
+mod table_list;
 
 pub use lsn::{Lsn, ParseLsnError};
 pub use record::{Record, RecordKind, RecordOrigin};
 pub use row::{ChangeEvent, ChangeKind, Datum, Row, SourceInfo, TxInfo};
 pub use schema::{quote_ident, Column, ReplicaIdentity, SchemaRef, TableId, TableSchema};
+pub use table_list::{is_table_pattern, parse_table_list, split_table_list, TableListError};

@@ -54,7 +54,7 @@ enum Entry {
 
 impl Entry {
     fn parse(property: &'static str, s: &str) -> Result<Entry, FilterError> {
-        if is_pattern(s) {
+        if tidemark_model::is_table_pattern(s) {
             let re =
                 RegexBuilder::new(&format!("^(?:{s})$")).case_insensitive(true).build().map_err(|e| {
                     FilterError::BadPattern { property, pattern: s.to_string(), reason: e.to_string() }
@@ -71,21 +71,6 @@ impl Entry {
             Entry::Pattern(re) => re.is_match(full),
         }
     }
-}
-
-/// True when `s` has a regex metacharacter (other than `.`) outside double quotes.
-fn is_pattern(s: &str) -> bool {
-    let mut quoted = false;
-    for c in s.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            '*' | '+' | '?' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '\\' | '^' | '$' if !quoted => {
-                return true
-            }
-            _ => {}
-        }
-    }
-    false
 }
 
 /// The tables a stream emits.

@@ -6,8 +6,19 @@
 //! - Flags: the named flags of each command, plus `--set key=value` for any property.
 //!
 //! Where Debezium has a property for a behaviour, its name is accepted, so a Debezium connector
-//! configuration can be pasted in (`database.hostname` & co. build the source DSN). Unknown keys are
-//! reported, never silently ignored.
+//! configuration can be pasted in (`database.hostname` & co. build the source DSN).
+//!
+//! [`Config::validate`] (in [`check`]) runs before anything connects: an unknown key is an error with
+//! the nearest property as a suggestion (command line, file and environment alike), every value is
+//! checked against its property's type, an empty value is an error unless the property documents
+//! empty as "unset", and contradicting settings are refused. All of these exit with status 2.
+//!
+//! Environment rule: every `TIDEMARK_*` variable is a property (and so validated) except
+//! `TIDEMARK_LOG`, `TIDEMARK_CONFIG` (the `--log`/`--config` flags) and the `TIDEMARK_TEST_*`,
+//! `TIDEMARK_PG_*`, `TIDEMARK_DUMP_*`, `TIDEMARK_PROPTEST_*`, `TIDEMARK_BENCH_*` families used by
+//! tests, benchmarks and debugging aids, which are never read as properties.
+
+mod check;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,6 +52,21 @@ pub enum ConfigError {
     /// A required setting is missing.
     #[error("{0}")]
     Missing(String),
+    /// A key that is no property (a typo, or a Debezium property tidemark does not have).
+    #[error(
+        "unknown property {key}{hint} (given {place}). Fix: correct or remove it; `tidemark stream --help` lists every property"
+    )]
+    Unknown {
+        /// The key as given.
+        key: String,
+        /// `; did you mean x?` or empty.
+        hint: String,
+        /// Where it was given.
+        place: String,
+    },
+    /// Two settings contradict each other.
+    #[error("conflicting settings: {0}")]
+    Conflict(String),
 }
 
 /// Where a value came from (for diagnostics).
@@ -60,9 +86,13 @@ pub enum Origin {
 pub const PROPERTIES: &[(&str, &str, &str)] = &[
     ("source", "", "source database DSN (postgres://user:pw@host:5432/db?sslmode=prefer or key=value pairs)"),
     ("publication.name", "tidemark", "publication to decode for; created for table.include.list when absent"),
-    ("table.include.list", "", "tables to capture, schema.table comma-separated"),
+    (
+        "table.include.list",
+        "",
+        "tables to capture, schema.table comma-separated (public.\"a,b\" quotes a name); empty = all the publication has",
+    ),
     ("slot.name", "tidemark", "logical replication slot; created when absent"),
-    ("sink", "stdout", "where records go: stdout | file:<dir>"),
+    ("sink", "stdout", "where records go: stdout | file:<dir> | kafka://host:9092[,host:9092] | eventhubs"),
     ("topic.prefix", "tidemark", "topic prefix (Debezium's logical server name)"),
     ("topic.delimiter", ".", "topic name delimiter"),
     ("tombstones.on.delete", "true", "emit a null-value record after each delete"),
@@ -95,7 +125,7 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
     ),
     ("include.unknown.datatypes", "false", "keep columns of unmapped types as bytes of their text"),
     ("money.fraction.digits", "2", "scale of money values"),
-    ("column.exclude.list", "", "regexes over schema.table.column to leave out of values"),
+    ("column.exclude.list", "", "regexes over schema.table.column to leave out of values; empty = none"),
     ("message.key.columns", "", "key override: <table regex>:<col>,<col>;..."),
     ("key.converter.schemas.enable", "true", "wrap keys in {schema, payload}"),
     ("value.converter.schemas.enable", "true", "wrap values in {schema, payload}"),
@@ -105,7 +135,7 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
         "write a column's default for NULL (Kafka JsonConverter behaviour)",
     ),
     ("debezium.version", tidemark_debezium::DEFAULT_VERSION, "Debezium version written in source.version"),
-    ("database.dbname", "", "name written in source.db (default: the connected database)"),
+    ("database.dbname", "", "name written in source.db; empty = the connected database"),
     ("plugin.name", "pgoutput", "logical decoding plugin; only pgoutput is supported"),
     ("pgoutput.proto.version", "1", "pgoutput protocol version: 1, or 2 (needed for streaming)"),
     (
@@ -114,7 +144,7 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
         "receive large in-progress transactions in chunks, spilled to disk until commit",
     ),
     ("emit.messages", "true", "emit logical decoding messages (pg_logical_emit_message) as op m events"),
-    ("spill.dir", "", "directory for spilled streamed transactions (default: system temp dir)"),
+    ("spill.dir", "", "directory for spilled streamed transactions; empty = the system temp dir"),
     ("file.rotate.bytes", "268435456", "file sink: start a new file per topic after this many bytes"),
     (
         "kafka.topic",
@@ -171,14 +201,19 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     values: BTreeMap<String, (String, Origin)>,
+    /// The config file layered in, for messages.
+    file: Option<String>,
 }
 
-fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) -> Result<(), ConfigError> {
+    if !matches!(v, toml::Value::Table(_)) {
+        check::check_toml_type(prefix, v)?;
+    }
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
                 let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&key, v, out);
+                flatten(&key, v, out)?;
             }
         }
         toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
@@ -194,6 +229,7 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
         )),
         other => out.push((prefix.to_string(), other.to_string())),
     }
+    Ok(())
 }
 
 impl Config {
@@ -215,7 +251,9 @@ impl Config {
         let v: toml::Value = toml::from_str(&text)
             .map_err(|e| ConfigError::File { path: path.display().to_string(), reason: e.to_string() })?;
         let mut pairs = Vec::new();
-        flatten("", &v, &mut pairs);
+        flatten("", &v, &mut pairs)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), reason: e.to_string() })?;
+        self.file = Some(path.display().to_string());
         for (k, v) in pairs {
             self.values.insert(k, (v, Origin::File));
         }
@@ -225,12 +263,9 @@ impl Config {
     /// Layer `TIDEMARK_*` variables from an iterator (the process environment in production).
     pub fn load_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) {
         for (k, v) in vars {
-            let Some(rest) = k.strip_prefix("TIDEMARK_") else { continue };
-            if matches!(rest, "LOG" | "PG_BIN" | "TEST_TMP") {
-                continue;
+            if let Some(key) = check::env_property(&k) {
+                self.values.insert(key, (v, Origin::Env));
             }
-            let key = rest.to_ascii_lowercase().replace('_', ".");
-            self.values.insert(key, (v, Origin::Env));
         }
     }
 
@@ -305,15 +340,53 @@ impl Config {
 
     /// Keys that are not known properties (to warn about).
     pub fn unknown_keys(&self) -> Vec<String> {
-        self.values
-            .keys()
-            .filter(|k| {
-                !PROPERTIES.iter().any(|(p, _, _)| p == k)
-                    && !k.starts_with("kafka.")
-                    && !k.starts_with("eventhubs.")
-            })
-            .cloned()
-            .collect()
+        self.values.keys().filter(|k| check::spec_of(k).is_none()).cloned().collect()
+    }
+
+    /// Check every key, value and combination (see the module header); the first problem found is
+    /// the error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, (value, origin)) in &self.values {
+            match check::spec_of(key) {
+                None => return Err(check::unknown(key, *origin, self.file.as_deref())),
+                Some(spec) => check::check_value(key, spec, value)?,
+            }
+        }
+        let conflict = |s: &str| Err(ConfigError::Conflict(s.to_string()));
+        if self.bool("pgoutput.streaming")?
+            && self.origin("pgoutput.proto.version").is_some_and(|o| o != Origin::Default)
+            && self.u64("pgoutput.proto.version")? < 2
+        {
+            return conflict(
+                "pgoutput.streaming=true needs pgoutput.proto.version=2, but version 1 was set. Fix: set \
+                 pgoutput.proto.version=2 or pgoutput.streaming=false",
+            );
+        }
+        if self.get("kafka.topic").is_some() && self.get("kafka.topic.regex").is_some() {
+            return conflict(
+                "kafka.topic (one topic for every table) and kafka.topic.regex (rename topics) are both set. \
+                 Fix: keep only one of them",
+            );
+        }
+        if self.get("kafka.topic.replacement").is_some() && self.get("kafka.topic.regex").is_none() {
+            return conflict(
+                "kafka.topic.replacement is set without kafka.topic.regex, so it would do nothing. Fix: set \
+                 kafka.topic.regex too, or remove kafka.topic.replacement",
+            );
+        }
+        Ok(())
+    }
+
+    /// The entries of a table list property (`table.include.list`, `table.exclude.list`): commas
+    /// inside double quotes belong to the name (`public."a,b"`); entries with regex characters are kept
+    /// as patterns for the stream's filter. Empty when unset.
+    pub fn table_entries(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        let Some(v) = self.get(key) else { return Ok(Vec::new()) };
+        tidemark_model::split_table_list(v).map_err(|e| ConfigError::Value {
+            key: key.into(),
+            value: v.into(),
+            expected: e.to_string(),
+        })
     }
 
     /// Boolean value.
@@ -503,6 +576,7 @@ mod tests {
         let mut c = Config::defaults();
         c.load_file(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tidemark.example.toml"))).unwrap();
         assert!(c.unknown_keys().is_empty(), "{:?}", c.unknown_keys());
+        c.validate().unwrap();
         c.encoder().unwrap();
         assert_eq!(c.get("table.include.list"), Some("public.orders,public.customers"));
         assert_eq!(c.get("topic.prefix"), Some("shop"));

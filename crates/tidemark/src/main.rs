@@ -90,16 +90,116 @@ fn main() -> ExitCode {
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(ExitStatus(code, msg)) = e.downcast_ref::<ExitStatus>() {
-                eprintln!("{msg}");
-                return ExitCode::from(*code);
+            let kind = ExitKind::of(&e);
+            match kind {
+                ExitKind::Chosen(_) => eprintln!("{e}"),
+                _ => eprintln!("error: {}", render(&e)),
             }
-            eprintln!("error: {e:#}");
-            if e.downcast_ref::<config::ConfigError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::FAILURE
+            ExitCode::from(kind.code())
+        }
+    }
+}
+
+/// How the process ends after an error: the one place that maps error kinds to exit statuses.
+///
+/// - 2: the configuration itself is wrong (unknown property, malformed value, missing source,
+///   unknown sink, unparseable DSN, contradicting settings) — found before connecting anywhere.
+///   clap's own usage errors exit 2 as well.
+/// - 1: everything else (the database, the network or the sink refused).
+/// - Chosen: a command decided the status (e.g. `verify`'s "the databases differ").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExitKind {
+    Config,
+    Failure,
+    Chosen(u8),
+}
+
+impl ExitKind {
+    fn of(e: &anyhow::Error) -> ExitKind {
+        use tidemark_pgwire::PgError;
+        for cause in e.chain() {
+            if let Some(ExitStatus(code, _)) = cause.downcast_ref::<ExitStatus>() {
+                return ExitKind::Chosen(*code);
+            }
+            let config = cause.is::<config::ConfigError>()
+                || cause.is::<tidemark_model::TableListError>()
+                || matches!(
+                    cause.downcast_ref::<tidemark_sinks::SinkError>(),
+                    Some(tidemark_sinks::SinkError::Config { .. })
+                )
+                || matches!(cause.downcast_ref::<PgError>(), Some(PgError::Dsn(_)))
+                || matches!(
+                    cause.downcast_ref::<tidemark_sources::SourceError>(),
+                    Some(tidemark_sources::SourceError::Pg(PgError::Dsn(_)))
+                );
+            if config {
+                return ExitKind::Config;
             }
         }
+        ExitKind::Failure
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            ExitKind::Config => 2,
+            ExitKind::Failure => 1,
+            ExitKind::Chosen(c) => c,
+        }
+    }
+}
+
+/// The error and its causes as one line, each piece of text once.
+///
+/// Many error types embed their cause in their own message (`"writing to X failed: {source}"`) and
+/// also report it as `source()`; printing the chain with `{:#}` then repeats the cause two or three
+/// times. A cause whose text is already part of the message so far adds nothing and is skipped.
+fn render(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        let s = s.trim();
+        if s.is_empty() || msg.contains(s) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(s);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("writing to /x failed: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Wrap(#[from] Outer);
+
+    #[test]
+    fn error_printed_once_in_rendered_chain() {
+        let io = std::io::Error::other("disk full");
+        let e = anyhow::Error::new(Wrap(Outer { source: io }));
+        assert_eq!(format!("{e:#}").matches("disk full").count(), 3, "the bug this guards against");
+        assert_eq!(render(&e), "writing to /x failed: disk full");
+        let e = anyhow::Error::new(std::io::Error::other("inner")).context("outer step");
+        assert_eq!(render(&e), "outer step: inner");
+    }
+
+    #[test]
+    fn exit_kinds() {
+        let e: anyhow::Error = config::ConfigError::Missing("x".into()).into();
+        assert_eq!(ExitKind::of(&e).code(), 2);
+        let e: anyhow::Error = ExitStatus(3, "m".into()).into();
+        assert_eq!(ExitKind::of(&e).code(), 3);
+        let e = anyhow::anyhow!("other");
+        assert_eq!(ExitKind::of(&e).code(), 1);
     }
 }

@@ -39,8 +39,9 @@ pub struct DiffArgs {
     pub new: String,
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Where events go: stdout | file:<dir> [default: stdout].
-    #[arg(long)]
+    /// Where events go [default: stdout]: stdout | file:<dir> | kafka://host:9092[,host:9092] | eventhubs
+    /// (the same sinks and properties as `tidemark stream`).
+    #[arg(long, value_name = "SINK")]
     pub sink: Option<String>,
     /// Event time written in ts_ms and source.ts_ms (RFC 3339, e.g. 2025-08-22T14:00:00Z); default: the
     /// new database's clock at the start.
@@ -68,8 +69,8 @@ pub struct CommonArgs {
     /// Publications whose tables to compare (repeatable).
     #[arg(long = "publication")]
     pub publications: Vec<String>,
-    /// Tables to compare: schema.table,schema.table.
-    #[arg(long)]
+    /// Tables to compare: schema.table,schema.table (PostgreSQL quoting for odd names: public."a,b").
+    #[arg(long, value_name = "TABLES")]
     pub tables: Option<String>,
     /// Regex over schema.table of tables to leave out (repeatable).
     #[arg(long = "exclude")]
@@ -182,6 +183,14 @@ async fn execute(
     verify: bool,
 ) -> anyhow::Result<()> {
     let c = super::stream::load_config(common.config.as_ref(), &common.set, &[("sink", sink.as_ref())])?;
+    let tables =
+        tidemark_model::parse_table_list(common.tables.as_deref().unwrap_or_default()).map_err(|e| {
+            ConfigError::Value {
+                key: "--tables".into(),
+                value: common.tables.clone().unwrap_or_default(),
+                expected: e.to_string(),
+            }
+        })?;
     let old = dsn(names.0, old)?;
     let new = dsn(names.1, new)?;
     let exclude = tidemark_debezium::EncoderConfig::compile_list(&common.exclude.join(",")).map_err(|r| {
@@ -223,11 +232,7 @@ async fn execute(
         old,
         new,
         publications: common.publications.clone(),
-        tables: common
-            .tables
-            .as_deref()
-            .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default(),
+        tables: tables.iter().map(tidemark_model::TableId::quoted).collect(),
         exclude,
         jobs: common.jobs,
         event_time_us,

@@ -27,23 +27,41 @@ fn properties_help() -> String {
     s
 }
 
+/// What `stream` does and does not do, shown before the property list.
+const STREAM_ABOUT: &str = "\
+Streams changes from a logical replication slot (pgoutput) to a sink as Debezium events, at-least-once.
+
+There is no initial snapshot yet: rows that exist before the slot is created are NOT emitted; only
+changes committed after the slot was created are. A consumer that needs the full state must get the
+existing rows some other way first (e.g. pg_dump taken after the slot exists; duplicates are then
+possible, as with any at-least-once feed).
+
+The publication and the slot are created when absent (the publication only when --tables is given).
+Exit status: 0 stopped cleanly (--until-lsn reached, SIGINT/SIGTERM), 1 failed, 2 configuration error.";
+
 #[derive(clap::Args, Debug)]
-#[command(after_long_help = properties_help())]
+#[command(long_about = STREAM_ABOUT, after_long_help = properties_help())]
 pub struct StreamArgs {
     /// Source database DSN: postgres://user:password@host:5432/db?sslmode=prefer (or TIDEMARK_SOURCE).
     #[arg(long)]
     pub source: Option<String>,
-    /// Publication to decode for (created for --tables when absent) [default: tidemark].
+    /// Publication to decode for; created FOR TABLE <--tables> when absent [default: tidemark].
     #[arg(long)]
     pub publication: Option<String>,
-    /// Tables to capture: schema.table,schema.table (default: what the publication publishes).
-    #[arg(long)]
+    /// Tables to capture: schema.table,schema.table (a bare name is in public). Quote names holding
+    /// commas, dots or capitals as PostgreSQL does: public."a,b",s."x.y" ("" for a quote). When the
+    /// publication is absent it is created for exactly these tables; when it exists, each must be in
+    /// it, and only these tables are emitted even if it publishes more. Default: every table the
+    /// publication publishes.
+    #[arg(long, value_name = "TABLES")]
     pub tables: Option<String>,
     /// Replication slot (created when absent) [default: tidemark].
     #[arg(long)]
     pub slot: Option<String>,
-    /// Sink: stdout | file:<dir> [default: stdout].
-    #[arg(long)]
+    /// Where events go [default: stdout]: stdout (JSON lines) | file:<dir> (JSON lines, one file per
+    /// topic, rotated at file.rotate.bytes) | kafka://host:9092[,host:9092] (one topic per table) |
+    /// eventhubs (Azure Event Hubs; connection string in eventhubs.connection.string).
+    #[arg(long, value_name = "SINK")]
     pub sink: Option<String>,
     /// TOML configuration file (see tidemark.example.toml).
     #[arg(long, env = "TIDEMARK_CONFIG")]
@@ -80,9 +98,7 @@ pub fn load_config(
             c.set_flag(k, v.as_str());
         }
     }
-    for k in c.unknown_keys() {
-        tracing::warn!(key = %k, "unknown configuration property (ignored); run `tidemark stream --help` for the list");
-    }
+    c.validate()?;
     Ok(c)
 }
 
@@ -107,14 +123,10 @@ pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
         c.get("publication.name").unwrap_or("tidemark"),
         c.get("slot.name").unwrap_or("tidemark"),
     );
-    o.tables = c
-        .get("table.include.list")
-        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    o.exclude_tables = c
-        .get("table.exclude.list")
-        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
+    // Entries split on commas outside double quotes (`public."a,b"`); the filter reads each entry as an
+    // exact name or an anchored pattern.
+    o.tables = c.table_entries("table.include.list")?;
+    o.exclude_tables = c.table_entries("table.exclude.list")?;
     // Check the filter here so a bad pattern is a configuration error (exit 2).
     if let Err(e) = tidemark_sources::filter::TableFilter::new(&o.tables, &o.exclude_tables) {
         let (key, value) = match &e {
