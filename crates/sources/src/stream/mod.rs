@@ -19,9 +19,14 @@
 //! and a heartbeat (`pg_logical_emit_message`, non-transactional, never emitted as an event) gives the
 //! slot something to confirm even when other databases or unpublished tables are the only writers.
 
+pub mod offsets;
+pub mod preflight;
 mod reader;
 pub mod spill;
 mod writer;
+
+pub use offsets::{OffsetStorage, OffsetStore};
+pub use preflight::{prepare, Prepared};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidemark_debezium::EncoderConfig;
-use tidemark_pgwire::{Dsn, PgError, ReplicationStream};
+use tidemark_pgwire::{Dsn, PgError};
 use tidemark_sinks::Sink;
 use tokio::sync::watch;
 
@@ -70,6 +75,14 @@ pub struct StreamOptions {
     pub until_lsn: Option<u64>,
     /// Give up after this many consecutive transient failures (0 = never).
     pub max_retries: u32,
+    /// tidemark's record of confirmed positions; `None` keeps none (no gap detection).
+    pub offsets: Option<OffsetStorage>,
+    /// Retries while another process holds the slot (Debezium's `slot.max.retries`).
+    pub slot_max_retries: u32,
+    /// Wait between those retries (Debezium's `slot.retry.delay.ms`).
+    pub slot_retry_delay: Duration,
+    /// The opened offsets file while running (set by [`run`]).
+    pub(crate) offsets_store: Option<Arc<OffsetStore>>,
 }
 
 impl StreamOptions {
@@ -90,6 +103,10 @@ impl StreamOptions {
             encoder: EncoderConfig::default(),
             until_lsn: None,
             max_retries: 0,
+            offsets: None,
+            slot_max_retries: 6,
+            slot_retry_delay: Duration::from_secs(10),
+            offsets_store: None,
         }
     }
 }
@@ -154,8 +171,11 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 ) -> Result<StreamSummary, SourceError> {
-    let mut catalog = Some(prepare(&opts).await?);
+    let prepared = prepare(&opts).await?;
+    let mut catalog = Some(prepared.catalog);
     let mut opts = opts;
+    opts.offsets_store = prepared.offsets.map(Arc::new);
+    let mut slot_busy: Option<(u32, std::time::Instant)> = None;
     if opts.encoder.database.is_empty() {
         if let Some(c) = &catalog {
             opts.encoder.database = c.current_database().await?;
@@ -174,7 +194,13 @@ pub async fn run(
             let s = sink.take().expect("sink present");
             let (returned, res) = reader::session(&opts, c, s, &mut shutdown, &metrics).await;
             sink = Some(returned);
-            res
+            match res {
+                Err(e) => {
+                    let confirmed = tidemark_model::Lsn(metrics.confirmed_lsn.load(Ordering::Relaxed));
+                    Err(preflight::explain(e, &opts, c, confirmed).await)
+                }
+                ok => ok,
+            }
         }
         .await;
         if metrics.confirmed_lsn.load(Ordering::Relaxed) > progress_before {
@@ -182,6 +208,24 @@ pub async fn run(
         }
         match attempt {
             Ok(summary) => break Ok(summary),
+            // A previous instance's walsender may still hold the slot (host crash): bounded retries.
+            Err(SourceError::SlotInUse { slot, pid }) => {
+                let (n, since) = slot_busy.get_or_insert((0, std::time::Instant::now()));
+                *n += 1;
+                if *n > opts.slot_max_retries {
+                    break Err(SourceError::SlotBusy {
+                        slot,
+                        pid,
+                        attempts: *n,
+                        waited_secs: since.elapsed().as_secs(),
+                    });
+                }
+                tracing::warn!(slot = %slot, pid = %pid, attempt = *n, "replication slot is in use by another process; retrying in {:?}", opts.slot_retry_delay);
+                tokio::select! {
+                    _ = tokio::time::sleep(opts.slot_retry_delay) => {}
+                    _ = shutdown.changed() => break Ok(metrics.summary()),
+                }
+            }
             Err(e) if e.is_transient() && (opts.max_retries == 0 || failures < opts.max_retries) => {
                 failures += 1;
                 // The SQL connection may have died with the replication one; start both afresh.
@@ -203,24 +247,6 @@ pub async fn run(
         let _ = s.close().await;
     }
     result
-}
-
-/// Preflight checks and creation of the publication and slot.
-pub async fn prepare(opts: &StreamOptions) -> Result<Catalog, SourceError> {
-    let catalog = Catalog::connect(&opts.dsn).await?;
-    catalog.check_replication_prerequisites().await?;
-    catalog.ensure_publication(&opts.publication, &opts.tables).await?;
-    catalog.check_replica_identity(&opts.publication).await?;
-    if catalog.check_slot(&opts.slot).await?.is_none() {
-        let mut rs = ReplicationStream::connect(&opts.dsn)
-            .await
-            .map_err(|e| SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))?;
-        let created =
-            rs.create_slot(&opts.slot, false, false).await.map_err(|e| map_slot_error(e, &opts.slot))?;
-        tracing::info!(slot = %opts.slot, consistent_point = %tidemark_pgwire::replication::fmt_lsn(created.consistent_point), "created replication slot");
-        rs.finish().await?;
-    }
-    Ok(catalog)
 }
 
 /// Heartbeats on their own connection, reconnecting after failures.
