@@ -46,7 +46,7 @@ impl Catalog {
         Ok(Catalog { client, dsn: dsn.clone() })
     }
 
-    fn err(&self, e: tokio_postgres::Error) -> SourceError {
+    pub(crate) fn err(&self, e: tokio_postgres::Error) -> SourceError {
         SourceError::Pg(tidemark_pgwire::sql::map_err(&self.dsn, e))
     }
 
@@ -133,8 +133,16 @@ impl Catalog {
                 } else {
                     ""
                 };
+                // Refuse before creating: a publication on a table without a usable replica identity
+                // makes PostgreSQL reject the application's UPDATE and DELETE on it.
+                let oids: Vec<u32> = resolved.iter().map(|(o, _)| *o).collect();
+                crate::stream::preflight::refuse_unsafe_identity(self, &oids).await?;
                 let sql = format!("CREATE PUBLICATION {} FOR TABLE {list}{with}", quote_ident(name));
-                self.client.batch_execute(&sql).await.map_err(|e| self.err(e))?;
+                if let Err(e) = self.client.batch_execute(&sql).await {
+                    return Err(
+                        crate::stream::preflight::create_publication_error(self, name, &list, e).await
+                    );
+                }
                 tracing::info!(publication = name, tables = %list, "created publication");
             }
             Some(_) => {}
@@ -245,25 +253,17 @@ impl Catalog {
         let rows = self
             .client
             .query(
-                "SELECT format('%I.%I', n.nspname, c.relname), c.relreplident::text \
-                 FROM pg_publication_tables pt \
+                "SELECT c.oid FROM pg_publication_tables pt \
                  JOIN pg_namespace n ON n.nspname = pt.schemaname \
                  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename \
                  JOIN pg_publication p ON p.pubname = pt.pubname \
-                 WHERE pt.pubname = $1 AND (p.pubupdate OR p.pubdelete) \
-                   AND c.relreplident IN ('d','n') \
-                   AND (c.relreplident = 'n' OR NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)) \
-                 ORDER BY 1",
+                 WHERE pt.pubname = $1 AND (p.pubupdate OR p.pubdelete)",
                 &[&publication],
             )
             .await
             .map_err(|e| self.err(e))?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let identity = if rows.iter().any(|r| r.get::<_, String>(1) == "n") { "NOTHING" } else { "DEFAULT" };
-        let tables = rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join(", ");
-        Err(SourceError::NoReplicaIdentity { tables, identity: identity.into() })
+        let oids: Vec<u32> = rows.iter().map(|r| r.get(0)).collect();
+        crate::stream::preflight::refuse_unsafe_identity(self, &oids).await
     }
 
     /// Server version number (e.g. 150004).

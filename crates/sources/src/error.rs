@@ -74,15 +74,14 @@ pub enum SourceError {
     },
     /// Tables whose updates/deletes PostgreSQL would reject.
     #[error(
-        "these published tables have no primary key and REPLICA IDENTITY {identity}: {tables}. PostgreSQL rejects \
-         UPDATE and DELETE on them while they are published. Fix: add a primary key, or `ALTER TABLE ... REPLICA \
-         IDENTITY FULL;` (or USING INDEX on a unique NOT NULL index)"
+        "these tables cannot be published for updates and deletes: {tables}. PostgreSQL rejects UPDATE and \
+         DELETE on them while they are published. Fix: {fix}"
     )]
     NoReplicaIdentity {
-        /// Comma-separated list.
+        /// Each table with what is wrong with it, e.g. `public.t (no primary key, REPLICA IDENTITY DEFAULT)`.
         tables: String,
-        /// `DEFAULT` or `NOTHING`.
-        identity: String,
+        /// The statements that fix them.
+        fix: String,
     },
     /// The slot is in use.
     #[error(
@@ -166,6 +165,139 @@ pub enum SourceError {
     /// `table.include.list` / `table.exclude.list` cannot be used.
     #[error("{0}")]
     Filter(#[from] crate::filter::FilterError),
+    /// A slot, publication or table name that PostgreSQL would reject or silently change.
+    #[error("{what} {value:?} is not valid: {reason}. Fix: {fix}")]
+    InvalidName {
+        /// `slot.name`, `publication.name`, `table.include.list`.
+        what: String,
+        /// The name.
+        value: String,
+        /// What is wrong.
+        reason: String,
+        /// What to pass instead.
+        fix: String,
+    },
+    /// The role may not create the publication tidemark was asked to create.
+    #[error(
+        "role {user:?} may not create publication {publication:?} ({reason}). Fix: create it as the tables' owner \
+         or a superuser (`CREATE PUBLICATION \"{publication}\" FOR TABLE {tables};`) and start tidemark again, or \
+         `GRANT CREATE ON DATABASE \"{database}\" TO \"{user}\";` and make {user:?} own the tables"
+    )]
+    NoCreatePrivilege {
+        /// Role.
+        user: String,
+        /// Publication.
+        publication: String,
+        /// Database.
+        database: String,
+        /// Tables it would publish.
+        tables: String,
+        /// The server's words.
+        reason: String,
+    },
+    /// max_replication_slots are all taken.
+    #[error(
+        "cannot create replication slot {slot:?}: all replication slots are in use (max_replication_slots = {max}). \
+         Fix: drop a slot nobody reads (`SELECT slot_name, database, active FROM pg_replication_slots;` then \
+         `SELECT pg_drop_replication_slot('name');`), or raise max_replication_slots and restart PostgreSQL"
+    )]
+    NoFreeSlots {
+        /// Slot.
+        slot: String,
+        /// The server's setting.
+        max: String,
+    },
+    /// The database in the DSN does not exist.
+    #[error(
+        "database {database:?} does not exist on the server at {addr}. Fix: check the database name in the DSN \
+         (the path of postgres://host/dbname, or dbname=); `psql -l` lists the databases"
+    )]
+    MissingDatabase {
+        /// Database.
+        database: String,
+        /// Server.
+        addr: String,
+    },
+    /// Changes were (or may have been) lost between what tidemark confirmed and where the slot is.
+    #[error(
+        "replication slot {slot:?} {reason}, so the changes between {from} and {to} were never delivered by \
+         tidemark; it will not stream over that gap. Fix: recover the gap with `tidemark diff --old <a restore of \
+         this server at {from}> --new <a restore at {to}, or the source itself> --sink <your sink>`, then start \
+         fresh deliberately: {fresh}"
+    )]
+    SlotGap {
+        /// Slot.
+        slot: String,
+        /// What happened to it.
+        reason: String,
+        /// Last position tidemark confirmed.
+        from: tidemark_model::Lsn,
+        /// Where streaming would resume.
+        to: tidemark_model::Lsn,
+        /// How to start again once the gap is recovered.
+        fresh: String,
+    },
+    /// The publication was dropped while the slot was decoding through it.
+    #[error(
+        "publication {publication:?} was dropped while tidemark was streaming from slot {slot:?}: PostgreSQL cannot \
+         decode changes through a publication that does not exist at their position. Fix: recreate it \
+         (`CREATE PUBLICATION \"{publication}\" FOR TABLE ...;`); the slot's position will then predate the new \
+         publication, and tidemark explains the two ways on at the next start"
+    )]
+    PublicationDropped {
+        /// Publication.
+        publication: String,
+        /// Slot.
+        slot: String,
+    },
+    /// The slot's position predates the publication (created after the slot, or dropped and recreated).
+    #[error(
+        "publication {publication:?} is newer than the position of replication slot {slot:?} ({slot_lsn}): it was \
+         created after the slot (or dropped and recreated), and PostgreSQL cannot decode changes written before a \
+         publication existed (\"publication does not exist\"), so every restart would fail here. Fix, either: \
+         (1) start a new slot and recover the changes since {slot_lsn} with `tidemark diff`: \
+         `SELECT pg_drop_replication_slot('{slot}');`, delete the offsets file {offsets}, start tidemark, and diff a \
+         restore at {slot_lsn} against the source; or (2) skip the changes written before the publication existed: \
+         `SELECT pg_replication_slot_advance('{slot}', pg_current_wal_lsn());` (the changes between {slot_lsn} and \
+         then are lost to this feed; recover them with `tidemark diff` if you need them) and start tidemark again"
+    )]
+    PublicationAfterSlot {
+        /// Publication.
+        publication: String,
+        /// Slot.
+        slot: String,
+        /// The slot's confirmed position.
+        slot_lsn: tidemark_model::Lsn,
+        /// Offsets file path, or a note that there is none.
+        offsets: String,
+    },
+    /// The slot stayed in use by another process through every retry.
+    #[error(
+        "replication slot {slot:?} is in use by another process (PID {pid}) and stayed in use through {attempts} \
+         attempts over {waited_secs} s (slot.max.retries, slot.retry.delay.ms). Fix: stop the other consumer \
+         (another tidemark, Debezium, a subscription); after a host crash the old walsender leaves once \
+         wal_sender_timeout expires, or end it with `SELECT pg_terminate_backend({pid});`; or pass another --slot"
+    )]
+    SlotBusy {
+        /// Slot.
+        slot: String,
+        /// Holder PID.
+        pid: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Seconds waited.
+        waited_secs: u64,
+    },
+    /// tidemark's own record of confirmed positions cannot be read or written.
+    #[error("offsets file {path}: {reason}. Fix: {fix}")]
+    Offsets {
+        /// Path.
+        path: String,
+        /// What failed.
+        reason: String,
+        /// What to do.
+        fix: String,
+    },
 }
 
 impl SourceError {
@@ -195,6 +327,8 @@ impl SourceError {
             }
             PgError::Server(s) if s.code == "3D000" => SourceError::NoDatabase {
                 db: s.message.split('"').nth(1).unwrap_or_default().to_string(),
+            PgError::Server(s) if s.code == "3D000" => SourceError::MissingDatabase {
+                database: s.message.split('"').nth(1).unwrap_or(&s.message).to_string(),
                 addr: addr.to_string(),
             },
             PgError::Io { source, .. } => {

@@ -183,6 +183,14 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
     ("database.sslrootcert", "", "Debezium-style CA file to verify the server with (or `system`)"),
     ("database.sslcert", "", "Debezium-style client certificate (PEM)"),
     ("database.sslkey", "", "Debezium-style client key (PEM, unencrypted)"),
+    (
+        "offset.storage.file.filename",
+        "",
+        "tidemark's record of the last confirmed position, checked at start to refuse streaming over a gap \
+         (default: a file in the file sink's folder, else in $XDG_STATE_HOME/tidemark or ~/.local/state/tidemark)",
+    ),
+    ("slot.max.retries", "6", "attempts to take a replication slot another process still holds before giving up"),
+    ("slot.retry.delay.ms", "10000", "wait between attempts to take a replication slot held by another process"),
     ("connector.class", "", "ignored (accepted so Debezium configurations load)"),
     ("name", "", "ignored (accepted so Debezium configurations load)"),
     (

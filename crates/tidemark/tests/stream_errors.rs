@@ -110,7 +110,11 @@ fn slot_held_by_another_process() {
         .psql("postgres", "SELECT active FROM pg_replication_slots WHERE slot_name = 'tidemark'")
         .unwrap()
         == "t"));
-    let e = err_for(&pg.dsn("postgres"), &["--tables", "t"]);
+    // Few, short retries (slot_held_by_other_walsender_is_retried_then_fails covers the waiting).
+    let e = err_for(
+        &pg.dsn("postgres"),
+        &["--tables", "t", "--set", "slot.max.retries=1", "--set", "slot.retry.delay.ms=100"],
+    );
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert!(

@@ -21,9 +21,14 @@
 
 mod failure;
 mod history;
+pub mod offsets;
+pub mod preflight;
 mod reader;
 pub mod spill;
 mod writer;
+
+pub use offsets::{OffsetStorage, OffsetStore};
+pub use preflight::{prepare, Prepared};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,8 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidemark_debezium::EncoderConfig;
-use tidemark_model::TableId;
-use tidemark_pgwire::{Dsn, PgError, ReplicationStream};
+use tidemark_pgwire::{Dsn, PgError};
 use tidemark_sinks::Sink;
 use tokio::sync::watch;
 
@@ -81,6 +85,14 @@ pub struct StreamOptions {
     pub max_retries: u32,
     /// `event.processing.failure.handling.mode`: what to do with a change that cannot be encoded.
     pub failure_mode: FailureMode,
+    /// tidemark's record of confirmed positions; `None` keeps none (no gap detection).
+    pub offsets: Option<OffsetStorage>,
+    /// Retries while another process holds the slot (Debezium's `slot.max.retries`).
+    pub slot_max_retries: u32,
+    /// Wait between those retries (Debezium's `slot.retry.delay.ms`).
+    pub slot_retry_delay: Duration,
+    /// The opened offsets file while running (set by [`run`]).
+    pub(crate) offsets_store: Option<Arc<OffsetStore>>,
 }
 
 impl StreamOptions {
@@ -103,6 +115,10 @@ impl StreamOptions {
             until_lsn: None,
             max_retries: 0,
             failure_mode: FailureMode::Fail,
+            offsets: None,
+            slot_max_retries: 6,
+            slot_retry_delay: Duration::from_secs(10),
+            offsets_store: None,
         }
     }
 }
@@ -168,9 +184,12 @@ pub async fn run(
     metrics: Arc<Metrics>,
 ) -> Result<StreamSummary, SourceError> {
     let filter = TableFilter::new(&opts.tables, &opts.exclude_tables)?;
-    let mut catalog = Some(prepare(&opts).await?);
+    let prepared = prepare(&opts).await?;
+    let mut catalog = Some(prepared.catalog);
     let mut history = history::History::default();
     let mut opts = opts;
+    opts.offsets_store = prepared.offsets.map(Arc::new);
+    let mut slot_busy: Option<(u32, std::time::Instant)> = None;
     if opts.encoder.database.is_empty() {
         if let Some(c) = &catalog {
             opts.encoder.database = c.current_database().await?;
@@ -190,7 +209,13 @@ pub async fn run(
             let (returned, res) =
                 reader::session(&opts, c, &filter, &mut history, s, &mut shutdown, &metrics).await;
             sink = Some(returned);
-            res
+            match res {
+                Err(e) => {
+                    let confirmed = tidemark_model::Lsn(metrics.confirmed_lsn.load(Ordering::Relaxed));
+                    Err(preflight::explain(e, &opts, c, confirmed).await)
+                }
+                ok => ok,
+            }
         }
         .await;
         if metrics.confirmed_lsn.load(Ordering::Relaxed) > progress_before {
@@ -198,6 +223,24 @@ pub async fn run(
         }
         match attempt {
             Ok(summary) => break Ok(summary),
+            // A previous instance's walsender may still hold the slot (host crash): bounded retries.
+            Err(SourceError::SlotInUse { slot, pid }) => {
+                let (n, since) = slot_busy.get_or_insert((0, std::time::Instant::now()));
+                *n += 1;
+                if *n > opts.slot_max_retries {
+                    break Err(SourceError::SlotBusy {
+                        slot,
+                        pid,
+                        attempts: *n,
+                        waited_secs: since.elapsed().as_secs(),
+                    });
+                }
+                tracing::warn!(slot = %slot, pid = %pid, attempt = *n, "replication slot is in use by another process; retrying in {:?}", opts.slot_retry_delay);
+                tokio::select! {
+                    _ = tokio::time::sleep(opts.slot_retry_delay) => {}
+                    _ = shutdown.changed() => break Ok(metrics.summary()),
+                }
+            }
             Err(e) if e.is_transient() && (opts.max_retries == 0 || failures < opts.max_retries) => {
                 failures += 1;
                 // The SQL connection may have died with the replication one; start both afresh.
@@ -219,83 +262,6 @@ pub async fn run(
         let _ = s.close().await;
     }
     result
-}
-
-/// Preflight checks and creation of the publication and slot.
-pub async fn prepare(opts: &StreamOptions) -> Result<Catalog, SourceError> {
-    let filter = TableFilter::new(&opts.tables, &opts.exclude_tables)?;
-    let catalog = Catalog::connect(&opts.dsn).await?;
-    catalog.check_replication_prerequisites().await?;
-    let names = publication_names(&catalog, &opts.publication, &filter).await?;
-    let published = catalog.ensure_publication(&opts.publication, &names).await?;
-    report_filtered(&opts.publication, &published, &filter);
-    catalog.check_replica_identity(&opts.publication).await?;
-    for (t, ident, pk) in catalog.identity_index_not_pk(&opts.publication).await? {
-        let full = format!("{}.{}", t.schema, t.name);
-        if filter.includes(&t) && !opts.encoder.message_key_columns.iter().any(|(re, _)| re.is_match(&full)) {
-            tracing::warn!("{}", history::identity_index_warning(&t, &ident.join(","), &pk.join(",")));
-        }
-    }
-    if catalog.check_slot(&opts.slot).await?.is_none() {
-        let mut rs = ReplicationStream::connect(&opts.dsn)
-            .await
-            .map_err(|e| SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))?;
-        let created =
-            rs.create_slot(&opts.slot, false, false).await.map_err(|e| map_slot_error(e, &opts.slot))?;
-        tracing::info!(slot = %opts.slot, consistent_point = %tidemark_pgwire::replication::fmt_lsn(created.consistent_point), "created replication slot");
-        rs.finish().await?;
-    }
-    Ok(catalog)
-}
-
-/// The tables to name when creating (or checking) the publication: the filter's exact names, plus,
-/// when tidemark creates the publication, the catalog's tables its patterns or exclusions select.
-async fn publication_names(
-    catalog: &Catalog,
-    publication: &str,
-    filter: &TableFilter,
-) -> Result<Vec<String>, SourceError> {
-    let mut names: Vec<TableId> = filter.names();
-    if !catalog.publication_exists(publication).await? {
-        if filter.needs_catalog() {
-            for t in catalog.user_tables().await? {
-                if filter.includes(&t) && !names.contains(&t) {
-                    names.push(t);
-                }
-            }
-        }
-        return Ok(names.iter().map(TableId::quoted).collect());
-    }
-    // The publication exists: a listed table dropped since may still have changes in the slot,
-    // which are emitted (with the shape they had); only tables that exist are checked.
-    let mut existing = Vec::new();
-    for t in names {
-        match catalog.resolve_tables(&[t.quoted()]).await {
-            Ok(_) => existing.push(t.quoted()),
-            Err(SourceError::NoSuchTable(_)) => {
-                tracing::warn!(table = %t, "a listed table does not exist (dropped?); changes of it still in the slot are emitted, nothing more will come")
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(existing)
-}
-
-/// Say which published tables the filter leaves out (their changes are decoded, never emitted).
-fn report_filtered(publication: &str, published: &[TableId], filter: &TableFilter) {
-    if filter.is_empty() {
-        return;
-    }
-    let (kept, left): (Vec<&TableId>, Vec<&TableId>) = published.iter().partition(|t| filter.includes(t));
-    if kept.is_empty() {
-        tracing::warn!(
-            publication,
-            "the table filter leaves out every table the publication publishes; nothing will be emitted"
-        );
-    } else if !left.is_empty() {
-        let list = left.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
-        tracing::info!(publication, tables = %list, "published tables outside the table filter; their changes are never emitted");
-    }
 }
 
 /// Heartbeats on their own connection, reconnecting after failures.

@@ -437,6 +437,8 @@ pub(crate) async fn session(
                 _ = durable_rx.changed() => {
                     let d = *durable_rx.borrow_and_update();
                     if d > confirmed {
+                        // Recorded before the slot hears of it: the slot never runs ahead of the file.
+                        if let Some(o) = &opts.offsets_store { o.record(Lsn(d))?; }
                         confirmed = d;
                         metrics.confirmed_lsn.store(d, Ordering::Relaxed);
                         rs.send_status(received.max(d), d, false).await?;
@@ -491,14 +493,19 @@ pub(crate) async fn session(
         Err(e) => panic!("sink writer task panicked: {e}"),
     };
     let durable = *durable_rx.borrow();
-    if durable > confirmed {
+    let recorded = match &opts.offsets_store {
+        Some(o) if durable > confirmed => o.record(Lsn(durable)),
+        _ => Ok(()),
+    };
+    if durable > confirmed && recorded.is_ok() {
         confirmed = durable;
         metrics.confirmed_lsn.store(durable, Ordering::Relaxed);
     }
-    let result = match (result, wres) {
-        (_, Err(e)) => Err(SourceError::Sink(e)),
-        (Err(e), _) => Err(e),
-        (Ok(()), Ok(())) => {
+    let result = match (result, wres, recorded) {
+        (_, Err(e), _) => Err(SourceError::Sink(e)),
+        (Err(e), _, _) => Err(e),
+        (Ok(()), Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(()), Ok(())) => {
             let _ = rs.send_status(received.max(confirmed), confirmed, false).await;
             let _ = rs.finish().await;
             Ok(metrics.summary())

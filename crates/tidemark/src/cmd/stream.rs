@@ -9,9 +9,9 @@ use anyhow::Context;
 use tidemark_pgwire::replication::{fmt_lsn, parse_lsn};
 use tidemark_pgwire::Dsn;
 use tidemark_sources::filter::FilterError;
-use tidemark_sources::stream::{Metrics, StreamOptions};
+use tidemark_sources::stream::{Metrics, OffsetStorage, StreamOptions};
 
-use crate::config::{Config, ConfigError, PROPERTIES};
+use crate::config::{Config, ConfigError, Origin, PROPERTIES};
 
 /// Properties `stream` reads, for --help.
 fn properties_help() -> String {
@@ -163,7 +163,65 @@ pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
         value: mode.into(),
         expected,
     })?;
+    o.slot_max_retries = c.u64("slot.max.retries")? as u32;
+    o.slot_retry_delay = c.millis("slot.retry.delay.ms")?;
+    o.offsets = offset_storage(c);
+    check_names(c, &o)?;
     Ok(o)
+}
+
+/// Where tidemark records the last confirmed position: `offset.storage.file.filename`, else next to a
+/// file sink's records, else the user's state directory.
+fn offset_storage(c: &Config) -> Option<OffsetStorage> {
+    if let Some(f) = c.get("offset.storage.file.filename") {
+        return Some(OffsetStorage::File(PathBuf::from(f)));
+    }
+    if let Some(dir) = c
+        .get("sink")
+        .and_then(|s| s.trim().strip_prefix("file:"))
+        .map(|d| d.strip_prefix("//").unwrap_or(d))
+        .filter(|d| !d.is_empty())
+    {
+        return Some(OffsetStorage::Dir(PathBuf::from(dir)));
+    }
+    let state =
+        std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()).map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|s| !s.is_empty()).map(|h| PathBuf::from(h).join(".local/state"))
+        });
+    match state {
+        Some(s) => Some(OffsetStorage::Dir(s.join("tidemark"))),
+        None => {
+            tracing::warn!("no offset.storage.file.filename and no HOME: tidemark keeps no record of confirmed positions, so it cannot detect a lost slot");
+            None
+        }
+    }
+}
+
+/// Names PostgreSQL would reject or change, and names set to empty strings, are configuration errors.
+fn check_names(c: &Config, o: &StreamOptions) -> Result<(), ConfigError> {
+    for key in ["slot.name", "publication.name", "table.include.list", "offset.storage.file.filename"] {
+        let explicit = c.origin(key).is_some_and(|origin| origin != Origin::Default);
+        if explicit && c.get(key).is_none_or(|v| v.trim().is_empty()) {
+            return Err(ConfigError::Value {
+                key: key.into(),
+                value: String::new(),
+                expected: "a non-empty value (leave the setting out to use the default)".into(),
+            });
+        }
+    }
+    if c.get("table.include.list").is_some() && o.tables.is_empty() {
+        return Err(ConfigError::Value {
+            key: "table.include.list".into(),
+            value: c.get("table.include.list").unwrap_or_default().into(),
+            expected: "at least one table, as schema.table,schema.table".into(),
+        });
+    }
+    tidemark_sources::stream::preflight::validate_names(o).map_err(|e| match e {
+        tidemark_sources::SourceError::InvalidName { what, value, reason, fix } => {
+            ConfigError::Value { key: what, value, expected: format!("{reason}; {fix}") }
+        }
+        other => ConfigError::Missing(other.to_string()),
+    })
 }
 
 pub async fn run(a: StreamArgs) -> anyhow::Result<()> {
