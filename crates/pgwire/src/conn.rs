@@ -99,6 +99,8 @@ pub struct Connection {
     pub parameters: Vec<(String, String)>,
     /// `server_version_num`-like integer (e.g. 150004), 0 if unknown.
     pub server_version_num: u32,
+    /// PID of the server process serving this connection (BackendKeyData), 0 if not sent.
+    pub backend_pid: i32,
 }
 
 impl std::fmt::Debug for Connection {
@@ -128,6 +130,7 @@ impl Connection {
         } else {
             let tcp = TcpStream::connect((dsn.host.as_str(), dsn.port)).await.map_err(io_err(&addr))?;
             let _ = tcp.set_nodelay(true);
+            set_keepalive(&tcp);
             Self::maybe_tls(tcp, dsn, &addr).await?
         };
         let mut conn = Connection {
@@ -137,6 +140,7 @@ impl Connection {
             addr,
             parameters: Vec::new(),
             server_version_num: 0,
+            backend_pid: 0,
         };
         conn.startup(dsn, replication).await?;
         Ok(conn)
@@ -204,6 +208,9 @@ impl Connection {
                         self.server_version_num = parse_version_num(&v);
                     }
                     self.parameters.push((k, v));
+                }
+                b'K' if f.body.len() >= 4 => {
+                    self.backend_pid = i32::from_be_bytes([f.body[0], f.body[1], f.body[2], f.body[3]]);
                 }
                 b'K' | b'N' => {}
                 b'Z' => return Ok(()),
@@ -520,6 +527,26 @@ impl Connection {
         frontend::terminate(&mut self.wbuf);
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
+    }
+}
+
+/// TCP keepalive: idle this long before the first probe.
+pub const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+/// TCP keepalive: time between unanswered probes.
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// TCP keepalive: unanswered probes before the kernel declares the peer dead.
+pub const KEEPALIVE_RETRIES: u32 = 3;
+
+/// Turn on TCP keepalive so a peer that vanished (host down, NAT entry dropped) is noticed within
+/// about a minute of silence instead of the kernel default of two hours. A failure only costs that
+/// early warning, so it is logged, not fatal.
+fn set_keepalive(tcp: &TcpStream) {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_RETRIES);
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&ka) {
+        tracing::debug!(error = %e, "could not enable TCP keepalive");
     }
 }
 

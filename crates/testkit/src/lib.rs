@@ -9,6 +9,7 @@
 //! `pg_config --bindir`. When none exists, [`ClusterError::NoServer`] says how to install them.
 
 pub mod kafka;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -469,6 +470,22 @@ impl Cluster {
     /// Start again after [`stop`](Self::stop), on the same port.
     pub fn restart(&mut self) -> Result<(), ClusterError> {
         self.stop();
+        self.pg_ctl_start()?;
+        self.running = true;
+        Ok(())
+    }
+
+    /// Restart the way `systemctl restart` does: `pg_ctl stop -m fast` (clients get an orderly end of
+    /// their sessions; walsenders first send and see confirmed what they decoded), then start again
+    /// on the same port.
+    pub fn restart_fast(&mut self) -> Result<(), ClusterError> {
+        if self.running {
+            self.run(
+                &self.bin.join("pg_ctl"),
+                &["stop", "-m", "fast", "-w", "-t", "120", "-D", self.data.to_str().unwrap_or_default()],
+            )?;
+            self.running = false;
+        }
         self.pg_ctl_start()?;
         self.running = true;
         Ok(())

@@ -130,6 +130,7 @@ pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
     }
     o.encoder = c.encoder()?;
     o.max_retries = c.u64("retry.max.attempts")? as u32;
+    o.receive_timeout = c.millis("replication.receive.timeout.ms")?;
     Ok(o)
 }
 
