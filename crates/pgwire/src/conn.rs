@@ -52,6 +52,8 @@ pub struct Connection {
     pub parameters: Vec<(String, String)>,
     /// `server_version_num`-like integer (e.g. 150004), 0 if unknown.
     pub server_version_num: u32,
+    /// PID of the server process serving this connection (BackendKeyData), 0 if not sent.
+    pub backend_pid: i32,
 }
 
 impl std::fmt::Debug for Connection {
@@ -88,6 +90,7 @@ impl Connection {
                         addr: dsn.addr(),
                         parameters: Vec::new(),
                         server_version_num: 0,
+                        backend_pid: 0,
                     };
                     conn.startup(dsn, replication).await.map(|()| conn)
                 }
@@ -140,6 +143,9 @@ impl Connection {
                         self.server_version_num = parse_version_num(&v);
                     }
                     self.parameters.push((k, v));
+                }
+                b'K' if f.body.len() >= 4 => {
+                    self.backend_pid = i32::from_be_bytes([f.body[0], f.body[1], f.body[2], f.body[3]]);
                 }
                 b'K' | b'N' => {}
                 b'Z' => return Ok(()),

@@ -81,7 +81,9 @@ pub enum ReplicationMessage {
         /// The server wants a status update now (it is about to time us out).
         reply_requested: bool,
     },
-    /// The server ended the stream (CopyDone).
+    /// The server ended the stream: CopyDone, or CommandComplete without one — what a walsender
+    /// sends when the server shuts down (`pg_ctl stop -m fast`, `systemctl restart`) after it has
+    /// sent and seen confirmed everything it decoded. The connection closes right after.
     End,
 }
 
@@ -115,6 +117,11 @@ impl ReplicationStream {
     /// Server version as an integer like 150004.
     pub fn server_version_num(&self) -> u32 {
         self.conn.server_version_num
+    }
+
+    /// PID of the walsender serving this connection (0 if the server did not say).
+    pub fn backend_pid(&self) -> i32 {
+        self.conn.backend_pid
     }
 
     /// IDENTIFY_SYSTEM.
@@ -216,7 +223,7 @@ impl ReplicationStream {
             let f = self.conn.read_frame().await?;
             match f.tag {
                 b'd' => return parse_copy_data(f.body),
-                b'c' => return Ok(ReplicationMessage::End),
+                b'c' | b'C' => return Ok(ReplicationMessage::End),
                 b'E' => return Err(PgError::Server(crate::ServerError::parse(&f.body))),
                 b'N' | b'S' => continue,
                 t => {
@@ -234,7 +241,7 @@ impl ReplicationStream {
         while let Some(f) = self.conn.try_frame()? {
             match f.tag {
                 b'd' => return parse_copy_data(f.body).map(Some),
-                b'c' => return Ok(Some(ReplicationMessage::End)),
+                b'c' | b'C' => return Ok(Some(ReplicationMessage::End)),
                 b'E' => return Err(PgError::Server(crate::ServerError::parse(&f.body))),
                 _ => continue,
             }

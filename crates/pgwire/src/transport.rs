@@ -95,8 +95,15 @@ async fn negotiate(mut tcp: TcpStream, dsn: &Dsn, addr: &str) -> Result<Stream, 
     }
 }
 
+/// TCP keepalive default: seconds idle before the first probe (libpq leaves the kernel's 7200).
+pub const KEEPALIVE_IDLE_SECS: u64 = 30;
+/// TCP keepalive default: seconds between unanswered probes.
+pub const KEEPALIVE_INTERVAL_SECS: u64 = 10;
+/// TCP keepalive default: unanswered probes before the kernel declares the peer dead.
+pub const KEEPALIVE_RETRIES: u32 = 3;
+
 /// TCP keepalive settings (libpq's `keepalives`, `keepalives_idle`, `keepalives_interval`,
-/// `keepalives_count`, `tcp_user_timeout`); unset values keep the operating system's defaults.
+/// `keepalives_count`, `tcp_user_timeout`); unset values take tidemark's defaults above.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Keepalive {
     /// `keepalives=0` turns them off.
@@ -124,26 +131,17 @@ impl Keepalive {
             return Ok(());
         }
         sock.set_keepalive(true)?;
-        let mut ka = socket2::TcpKeepalive::new();
-        let mut any = false;
-        if let Some(s) = self.idle {
-            ka = ka.with_time(std::time::Duration::from_secs(s));
-            any = true;
-        }
+        // Unset values get tidemark's defaults, not the kernel's two hours: a peer that vanished (host
+        // down, NAT entry dropped) is then noticed within about a minute of silence.
+        let mut ka = socket2::TcpKeepalive::new()
+            .with_time(std::time::Duration::from_secs(self.idle.unwrap_or(KEEPALIVE_IDLE_SECS)));
         #[cfg(any(target_os = "linux", target_os = "macos"))]
         {
-            if let Some(s) = self.interval {
-                ka = ka.with_interval(std::time::Duration::from_secs(s));
-                any = true;
-            }
-            if let Some(n) = self.count {
-                ka = ka.with_retries(n);
-                any = true;
-            }
+            ka = ka
+                .with_interval(std::time::Duration::from_secs(self.interval.unwrap_or(KEEPALIVE_INTERVAL_SECS)))
+                .with_retries(self.count.unwrap_or(KEEPALIVE_RETRIES));
         }
-        if any {
-            sock.set_tcp_keepalive(&ka)?;
-        }
+        sock.set_tcp_keepalive(&ka)?;
         Ok(())
     }
 }

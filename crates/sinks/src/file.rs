@@ -4,6 +4,8 @@
 //! Crash safety: a `kill -9` can leave a partial last line in a topic's newest file (written but not
 //! fsynced). Such a line was never confirmed upstream, so it will be delivered again; on open the sink
 //! truncates every newest file back to its last complete line, so readers never see a torn record.
+//! That repair is only safe with one writer, so the directory is locked ([`crate::dirlock`]) for the
+//! sink's whole life and a second process pointed at it is refused at start.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -13,6 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::dirlock::DirLock;
 use crate::{write_json_line, Record, Sink, SinkError};
 
 struct TopicFile {
@@ -29,6 +32,7 @@ pub struct FileSink {
     rotate_bytes: u64,
     topics: HashMap<Arc<str>, TopicFile>,
     dir_dirty: bool,
+    _lock: DirLock,
 }
 
 impl std::fmt::Debug for FileSink {
@@ -61,7 +65,14 @@ impl FileSink {
             unusable(format!("cannot write there ({e}); fix its permissions or choose another directory"))
         })?;
         let _ = std::fs::remove_file(&probe);
-        Ok(FileSink { dir, rotate_bytes: rotate_bytes.max(1024), topics: HashMap::new(), dir_dirty: false })
+        let lock = DirLock::acquire(&dir)?;
+        Ok(FileSink {
+            dir,
+            rotate_bytes: rotate_bytes.max(1024),
+            topics: HashMap::new(),
+            dir_dirty: false,
+            _lock: lock,
+        })
     }
 
     fn latest_seq(&self, topic: &str) -> Result<Option<u32>, SinkError> {
@@ -255,6 +266,7 @@ mod tests {
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".jsonl"))
             .collect();
         names.sort();
         assert!(names.len() > 2, "{names:?}");

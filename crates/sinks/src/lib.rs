@@ -9,6 +9,7 @@
 //! Each sink lives in its own module with its configuration, its construction (which checks the
 //! destination is usable, so misconfiguration fails before any data moves) and its tests.
 
+pub mod dirlock;
 pub mod file;
 pub mod kafka;
 pub mod stdout;
@@ -43,6 +44,15 @@ pub enum SinkError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The process reading a pipe (stdout) went away.
+    #[error(
+        "the process reading {dest} went away (broken pipe), so tidemark stops instead of holding the slot. \
+         Records it could not write were not confirmed and will be delivered again on the next start"
+    )]
+    ConsumerGone {
+        /// Destination.
+        dest: String,
+    },
 }
 
 /// A destination for records.
@@ -63,6 +73,12 @@ pub trait Sink: Send {
     }
     /// Short description for logs (never contains secrets).
     fn describe(&self) -> String;
+    /// A flag that turns true when the destination has gone away for good even while nothing is
+    /// being written (the reader of a pipe exited), so the pipeline stops at once instead of holding
+    /// the slot until its next write. `None`: the sink notices failures only when it writes.
+    fn gone(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }
 
 /// Parse a sink URI (`stdout`, `file:<dir>`) and build the sink, checking the destination.

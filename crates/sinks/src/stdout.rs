@@ -1,9 +1,14 @@
 //! `stdout`: JSON lines on standard output, for piping into `jq`, tests and demos. Durable means
-//! written to the pipe.
+//! written to the pipe. When the reader of the pipe exits (`tidemark stream | head`), the write fails
+//! with EPIPE (Rust ignores SIGPIPE) and the sink reports [`SinkError::ConsumerGone`], which stops
+//! the stream at once.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use async_trait::async_trait;
+use rustix::event::{PollFd, PollFlags};
+use tokio::sync::watch;
 
 use crate::{write_json_line, Record, Sink, SinkError};
 
@@ -11,19 +16,21 @@ use crate::{write_json_line, Record, Sink, SinkError};
 #[derive(Debug, Default)]
 pub struct StdoutSink {
     buf: Vec<u8>,
+    gone: Option<watch::Receiver<bool>>,
 }
 
 impl StdoutSink {
     /// New sink.
     pub fn new() -> Self {
-        StdoutSink { buf: Vec::with_capacity(1 << 20) }
+        StdoutSink { buf: Vec::with_capacity(1 << 20), gone: watch_reader_gone() }
     }
 
     fn write_out(&mut self) -> Result<(), SinkError> {
         let mut out = std::io::stdout().lock();
-        out.write_all(&self.buf)
-            .and_then(|_| out.flush())
-            .map_err(|source| SinkError::Io { dest: "stdout".into(), source })?;
+        out.write_all(&self.buf).and_then(|_| out.flush()).map_err(|source| match source.kind() {
+            std::io::ErrorKind::BrokenPipe => SinkError::ConsumerGone { dest: "stdout".into() },
+            _ => SinkError::Io { dest: "stdout".into(), source },
+        })?;
         self.buf.clear();
         Ok(())
     }
@@ -49,4 +56,35 @@ impl Sink for StdoutSink {
     fn describe(&self) -> String {
         "stdout".into()
     }
+    fn gone(&self) -> Option<watch::Receiver<bool>> {
+        self.gone.clone()
+    }
+}
+
+/// A flag that turns true once stdout reports an error or hang-up: the read end of a pipe was closed
+/// or a socket's peer went away. A thread waits in `poll(2)` asking for no events, which the kernel
+/// answers only with POLLERR/POLLHUP, so it costs nothing while all is well; on a file or terminal
+/// it simply never wakes.
+fn watch_reader_gone() -> Option<watch::Receiver<bool>> {
+    let (tx, rx) = watch::channel(false);
+    std::thread::Builder::new()
+        .name("tidemark-stdout-watch".into())
+        .spawn(move || {
+            let out = std::io::stdout();
+            loop {
+                let mut fds = [PollFd::from_borrowed_fd(out.as_fd(), PollFlags::empty())];
+                match rustix::event::poll(&mut fds, None) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) => return,
+                    Ok(_) => {
+                        if fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP) {
+                            let _ = tx.send(true);
+                        }
+                        return;
+                    }
+                }
+            }
+        })
+        .ok()?;
+    Some(rx)
 }

@@ -297,6 +297,26 @@ pub enum SourceError {
         reason: String,
         /// What to do.
         fix: String,
+    /// The server ended the replication stream on its own (shutdown or restart). Transient.
+    #[error(
+        "the server at {addr} ended the replication stream (it is shutting down or restarting). tidemark \
+         reconnects with backoff; nothing is lost (the slot resumes at the last confirmed position)"
+    )]
+    StreamEnded {
+        /// Server.
+        addr: String,
+    },
+    /// Nothing arrived on the replication connection for too long. Transient.
+    #[error(
+        "no message from the server at {addr} for {waited_ms} ms, although tidemark asked for a reply: the \
+         connection is presumed dead (network partition, or the walsender is gone). tidemark reconnects with \
+         backoff; if the network is merely slow, raise replication.receive.timeout.ms"
+    )]
+    ReceiveTimeout {
+        /// Server.
+        addr: String,
+        /// How long nothing arrived.
+        waited_ms: u64,
     },
 }
 
@@ -306,6 +326,7 @@ impl SourceError {
         match self {
             SourceError::Pg(e) => e.is_transient(),
             SourceError::Unreachable { .. } => true,
+            SourceError::StreamEnded { .. } | SourceError::ReceiveTimeout { .. } => true,
             _ => false,
         }
     }

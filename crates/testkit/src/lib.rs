@@ -10,6 +10,7 @@
 
 pub mod certs;
 pub mod kafka;
+pub mod proxy;
 
 pub use certs::TestCa;
 
@@ -564,6 +565,22 @@ impl Cluster {
     /// The test CA (clusters built with [`ClusterBuilder::ssl`]).
     pub fn ca(&self) -> Option<&TestCa> {
         self.ca.as_ref()
+    }
+
+    /// Restart the way `systemctl restart` does: `pg_ctl stop -m fast` (clients get an orderly end of
+    /// their sessions; walsenders first send and see confirmed what they decoded), then start again
+    /// on the same port.
+    pub fn restart_fast(&mut self) -> Result<(), ClusterError> {
+        if self.running {
+            self.run(
+                &self.bin.join("pg_ctl"),
+                &["stop", "-m", "fast", "-w", "-t", "120", "-D", self.data.to_str().unwrap_or_default()],
+            )?;
+            self.running = false;
+        }
+        self.pg_ctl_start()?;
+        self.running = true;
+        Ok(())
     }
 
     /// TCP port.

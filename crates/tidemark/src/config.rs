@@ -171,6 +171,12 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
         "Azure Event Hubs namespace connection string (or TIDEMARK_EVENTHUBS_CONNECTION_STRING)",
     ),
     ("retry.max.attempts", "0", "consecutive reconnect attempts before giving up; 0 = keep trying"),
+    (
+        "replication.receive.timeout.ms",
+        "60000",
+        "reconnect when nothing arrives on the replication connection for this long (a reply is \
+         requested halfway), like wal_receiver_timeout; 0 = never (tidemark-only, Debezium has none)",
+    ),
     ("database.hostname", "", "Debezium-style source host (used when source is unset)"),
     ("database.port", "5432", "Debezium-style source port"),
     ("database.user", "", "Debezium-style source user"),

@@ -23,6 +23,7 @@ mod failure;
 mod history;
 pub mod offsets;
 pub mod preflight;
+mod liveness;
 mod reader;
 pub mod spill;
 mod writer;
@@ -93,6 +94,9 @@ pub struct StreamOptions {
     pub slot_retry_delay: Duration,
     /// The opened offsets file while running (set by [`run`]).
     pub(crate) offsets_store: Option<Arc<OffsetStore>>,
+    /// Reconnect when nothing at all arrives on the replication connection for this long, although
+    /// tidemark asked for a reply halfway through (like `wal_receiver_timeout`); zero disables.
+    pub receive_timeout: Duration,
 }
 
 impl StreamOptions {
@@ -119,6 +123,7 @@ impl StreamOptions {
             slot_max_retries: 6,
             slot_retry_delay: Duration::from_secs(10),
             offsets_store: None,
+            receive_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -195,9 +200,11 @@ pub async fn run(
             opts.encoder.database = c.current_database().await?;
         }
     }
-    let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval);
+    let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval, opts.receive_timeout);
     let mut sink = Some(sink);
     let mut failures = 0u32;
+    // The walsender of the last session: after a half-open connection it may still hold the slot.
+    let mut last_walsender: Option<i32> = None;
     let result = loop {
         let progress_before = metrics.confirmed_lsn.load(Ordering::Relaxed);
         let attempt: Result<StreamSummary, SourceError> = async {
@@ -207,7 +214,8 @@ pub async fn run(
             let c = catalog.as_ref().expect("connected above");
             let s = sink.take().expect("sink present");
             let (returned, res) =
-                reader::session(&opts, c, &filter, &mut history, s, &mut shutdown, &metrics).await;
+                reader::session(&opts, c, &filter, &mut history, s, &mut shutdown, &metrics, &mut last_walsender)
+                    .await;
             sink = Some(returned);
             match res {
                 Err(e) => {
@@ -264,8 +272,10 @@ pub async fn run(
     result
 }
 
-/// Heartbeats on their own connection, reconnecting after failures.
-fn spawn_heartbeat(dsn: Dsn, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
+/// Heartbeats on their own connection, reconnecting after failures. A heartbeat that gets no answer
+/// within `timeout` (60 s when zero) counts as failed, so a half-open connection cannot stall them.
+fn spawn_heartbeat(dsn: Dsn, every: Duration, timeout: Duration) -> Option<tokio::task::JoinHandle<()>> {
+    let timeout = if timeout.is_zero() { Duration::from_secs(60) } else { timeout };
     if every.is_zero() {
         return None;
     }
@@ -280,7 +290,11 @@ fn spawn_heartbeat(dsn: Dsn, every: Duration) -> Option<tokio::task::JoinHandle<
                 conn = Catalog::connect(&dsn).await.ok();
             }
             let Some(c) = &conn else { continue };
-            if let Err(e) = c.emit_message(HEARTBEAT_PREFIX, "").await {
+            let res = match tokio::time::timeout(timeout, c.emit_message(HEARTBEAT_PREFIX, "")).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {timeout:?}")),
+            };
+            if let Err(e) = res {
                 if !warned {
                     tracing::warn!(error = %e, "heartbeat failed; retrying on the next tick (a read-only source cannot take heartbeats, so idle slots may lag)");
                     warned = true;

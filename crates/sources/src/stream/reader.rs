@@ -14,6 +14,7 @@ use tidemark_sinks::Sink;
 use tokio::sync::{mpsc, watch};
 
 use super::history::{EnumColumns, History};
+use super::liveness::{Due, Liveness};
 use super::spill::SpillStore;
 use super::writer::{self, Batch};
 use super::{map_slot_error, FailureMode, Metrics, StreamOptions, StreamSummary, HEARTBEAT_PREFIX};
@@ -380,11 +381,15 @@ pub(crate) async fn session(
     sink: Box<dyn Sink>,
     shutdown: &mut watch::Receiver<bool>,
     metrics: &Metrics,
+    last_walsender: &mut Option<i32>,
 ) -> (Box<dyn Sink>, Result<StreamSummary, SourceError>) {
     let mut rs = match ReplicationStream::connect(&opts.dsn).await {
         Ok(rs) => rs,
         Err(e) => return (sink, Err(SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))),
     };
+    if let Some(pid) = last_walsender.take() {
+        release_stale_walsender(&mut rs, &opts.slot, pid).await;
+    }
     let start = StartOptions {
         slot: opts.slot.clone(),
         publications: vec![opts.publication.clone()],
@@ -395,6 +400,9 @@ pub(crate) async fn session(
     };
     if let Err(e) = rs.start(&start).await {
         return (sink, Err(map_slot_error(e, &opts.slot)));
+    }
+    if rs.backend_pid() != 0 {
+        *last_walsender = Some(rs.backend_pid());
     }
     let spill = match SpillStore::new(&opts.spill_dir.join(&opts.slot)) {
         Ok(s) => s,
@@ -427,6 +435,7 @@ pub(crate) async fn session(
     let mut last_marker = 0u64;
     let mut status_tick = tokio::time::interval(opts.status_interval);
     status_tick.tick().await;
+    let mut live = Liveness::new(opts.receive_timeout);
     let result: Result<(), SourceError> = async {
         loop {
             tokio::select! {
@@ -434,6 +443,9 @@ pub(crate) async fn session(
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() { return Ok(()); }
                 }
+                // The writer stopped (its sink failed): stop reading at once; its error is reported
+                // below. Without this, a dead sink would only be noticed at the next batch.
+                _ = reader.out.closed() => return Ok(()),
                 _ = durable_rx.changed() => {
                     let d = *durable_rx.borrow_and_update();
                     if d > confirmed {
@@ -473,12 +485,25 @@ pub(crate) async fn session(
                                     rs.send_status(received.max(confirmed), confirmed, false).await?;
                                 }
                             }
-                            ReplicationMessage::End => return Ok(()),
+                            ReplicationMessage::End => {
+                                return Err(SourceError::StreamEnded { addr: opts.dsn.addr() })
+                            }
                         }
                         msg = rs.try_next_message()?;
                     }
                     metrics.received_lsn.store(received, Ordering::Relaxed);
+                    live.heard();
                 }
+                _ = live.wait() => match live.due() {
+                    Some(Due::Ping) => rs.send_status(received.max(confirmed), confirmed, true).await?,
+                    Some(Due::Dead(waited)) => {
+                        return Err(SourceError::ReceiveTimeout {
+                            addr: opts.dsn.addr(),
+                            waited_ms: waited.as_millis() as u64,
+                        })
+                    }
+                    None => {}
+                },
             }
         }
     }
@@ -512,4 +537,30 @@ pub(crate) async fn session(
         }
     };
     (sink, result)
+}
+
+/// After a half-open connection the server may not have noticed yet that tidemark's previous
+/// walsender lost its client, and that walsender still holds the slot, so START_REPLICATION would
+/// fail with "slot is active" until `wal_sender_timeout` passes. End it — only if it is exactly the
+/// process tidemark itself was streaming from and it still holds this slot. Failure (say, a role
+/// that may not signal it) only means the slot stays busy until the server times it out; the
+/// reconnect then reports that.
+async fn release_stale_walsender(rs: &mut ReplicationStream, slot: &str, pid: i32) {
+    let wait = if rs.server_version_num() >= 140000 { ", 5000" } else { "" };
+    let sql = format!(
+        "SELECT pg_terminate_backend(active_pid{wait}) FROM pg_replication_slots \
+         WHERE slot_name = '{}' AND active_pid = {pid}",
+        slot.replace('\'', "''")
+    );
+    match rs.simple_query(&sql).await {
+        Ok(r) if !r.rows.is_empty() => tracing::warn!(
+            slot,
+            pid,
+            "ended tidemark's previous walsender, which still held the slot after the connection was lost"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(slot, pid, error = %e, "could not end tidemark's previous walsender; the slot stays busy until the server's wal_sender_timeout")
+        }
+    }
 }

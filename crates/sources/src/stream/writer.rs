@@ -1,4 +1,6 @@
 //! The writer task: owns the sink, turns "confirm" markers into durable LSNs only after a flush.
+//! It stops with an error as soon as the sink's destination is gone, even while idle, so the reader
+//! stops and the slot is released instead of being held by a stream nobody consumes.
 
 use std::time::Duration;
 
@@ -29,6 +31,7 @@ pub(crate) async fn run(
     let mut pending: Option<u64> = None;
     let mut deadline = Instant::now();
     let mut last_flush = Instant::now();
+    let mut gone = sink.gone();
     let res: Result<(), SinkError> = async {
         loop {
             let item = if dirty {
@@ -39,9 +42,17 @@ pub(crate) async fn run(
                         last_flush = Instant::now();
                         continue;
                     }
+                    _ = destination_gone(&mut gone) => {
+                        return Err(SinkError::ConsumerGone { dest: sink.describe() });
+                    }
                 }
             } else {
-                rx.recv().await
+                tokio::select! {
+                    item = rx.recv() => item,
+                    _ = destination_gone(&mut gone) => {
+                        return Err(SinkError::ConsumerGone { dest: sink.describe() });
+                    }
+                }
             };
             let Some(batch) = item else {
                 flush(&mut *sink, &mut dirty, &mut pending, &durable).await?;
@@ -79,6 +90,16 @@ pub(crate) async fn run(
     }
     .await;
     (sink, res)
+}
+
+/// Resolves once the sink's destination has gone away for good ([`Sink::gone`]); never otherwise.
+async fn destination_gone(gone: &mut Option<watch::Receiver<bool>>) {
+    if let Some(rx) = gone {
+        if rx.wait_for(|g| *g).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 async fn flush(

@@ -166,6 +166,7 @@ pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
     o.slot_max_retries = c.u64("slot.max.retries")? as u32;
     o.slot_retry_delay = c.millis("slot.retry.delay.ms")?;
     o.offsets = offset_storage(c);
+    o.receive_timeout = c.millis("replication.receive.timeout.ms")?;
     check_names(c, &o)?;
     Ok(o)
 }
