@@ -169,7 +169,7 @@ fn missing_create_privilege() {
     let e = err_for(&pg.dsn_as("postgres", "cdc", None), &["--tables", "t"]);
     assert!(
         e.contains("role \"cdc\" may not create publication \"tidemark\"")
-            && e.contains("CREATE PUBLICATION \"tidemark\" FOR TABLE public.t")
+            && e.contains("CREATE PUBLICATION \"tidemark\" FOR TABLE \"public\".\"t\"")
             && e.contains("GRANT CREATE ON DATABASE \"postgres\" TO \"cdc\""),
         "{e}"
     );
@@ -179,11 +179,8 @@ fn missing_create_privilege() {
 #[test]
 fn no_free_replication_slots() {
     let pg = Cluster::builder().setting("max_replication_slots", "1").start().unwrap();
-    pg.psql(
-        "postgres",
-        "CREATE TABLE t (id int PRIMARY KEY); SELECT pg_create_logical_replication_slot('other', 'pgoutput');",
-    )
-    .unwrap();
+    pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY)").unwrap();
+    pg.psql("postgres", "SELECT pg_create_logical_replication_slot('other', 'pgoutput')").unwrap();
     let e = err_for(&pg.dsn("postgres"), &["--tables", "t"]);
     assert!(
         e.contains("cannot create replication slot \"tidemark\": all replication slots are in use (max_replication_slots = 1)")

@@ -236,12 +236,9 @@ fn publication_created_after_slot_explained() {
 
     // A slot made before tidemark created the publication: the same explanation, not a raw error.
     let pg = Cluster::start().unwrap();
-    pg.psql(
-        "postgres",
-        "CREATE TABLE t (id int PRIMARY KEY); SELECT pg_create_logical_replication_slot('tidemark', 'pgoutput'); \
-         INSERT INTO t VALUES (1);",
-    )
-    .unwrap();
+    pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY)").unwrap();
+    pg.psql("postgres", "SELECT pg_create_logical_replication_slot('tidemark', 'pgoutput')").unwrap();
+    pg.psql("postgres", "INSERT INTO t VALUES (1)").unwrap();
     let e = run_err(stream_cmd(&pg.dsn("postgres"), tempdir().path(), &until_current(&[])));
     assert!(e.contains("is newer than the position of replication slot \"tidemark\""), "{e}");
     assert!(!e.contains("PostgreSQL error"), "{e}");
