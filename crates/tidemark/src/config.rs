@@ -352,7 +352,8 @@ impl Config {
         })
     }
 
-    /// Keys that are not known properties (to warn about).
+    /// Keys that are not known properties ([`Config::validate`] refuses the first of them).
+    #[cfg(test)]
     pub fn unknown_keys(&self) -> Vec<String> {
         self.values.keys().filter(|k| check::spec_of(k).is_none()).cloned().collect()
     }

@@ -41,6 +41,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Stream changes from a replication slot to a sink (Debezium events, at-least-once).
+    #[command(long_about = cmd::stream::STREAM_ABOUT)]
     Stream(cmd::stream::StreamArgs),
     /// Change feed between two databases (two PITR restores, source vs replica) as Debezium events.
     Diff(cmd::diff::DiffArgs),

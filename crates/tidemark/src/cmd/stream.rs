@@ -28,7 +28,7 @@ fn properties_help() -> String {
 }
 
 /// What `stream` does and does not do, shown before the property list.
-const STREAM_ABOUT: &str = "\
+pub const STREAM_ABOUT: &str = "\
 Streams changes from a logical replication slot (pgoutput) to a sink as Debezium events, at-least-once.
 
 There is no initial snapshot yet: rows that exist before the slot is created are NOT emitted; only
@@ -40,7 +40,7 @@ The publication and the slot are created when absent (the publication only when 
 Exit status: 0 stopped cleanly (--until-lsn reached, SIGINT/SIGTERM), 1 failed, 2 configuration error.";
 
 #[derive(clap::Args, Debug)]
-#[command(long_about = STREAM_ABOUT, after_long_help = properties_help())]
+#[command(after_long_help = properties_help())]
 pub struct StreamArgs {
     /// Source database DSN: postgres://user:password@host:5432/db?sslmode=prefer (or TIDEMARK_SOURCE).
     #[arg(long)]
