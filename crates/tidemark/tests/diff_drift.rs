@@ -6,7 +6,6 @@
 mod common;
 mod diffkit;
 
-use common::*;
 use diffkit::*;
 use tidemark_model::{ChangeKind, Datum};
 
