@@ -345,7 +345,7 @@ fn decode(raw: &str, s: &str, what: &str) -> Result<String, DsnError> {
     while i < b.len() {
         if b[i] == b'%' {
             let pair = b.get(i + 1..i + 3);
-            match pair.and_then(|p| Some(hex(p[0])? << 4 | hex(p[1])?)) {
+            match pair.and_then(|p| Some((hex(p[0])? << 4) | hex(p[1])?)) {
                 Some(v) => {
                     out.push(v);
                     i += 3;

@@ -24,7 +24,8 @@ pub fn map_err(dsn: &Dsn, e: tokio_postgres::Error) -> PgError {
     if msg.contains("timed out") {
         return PgError::Timeout(dsn.addr());
     }
-    if msg.contains("password missing") {
+    let cause = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+    if msg.contains("password missing") || cause.contains("password missing") {
         return dsn.no_password_error();
     }
     let source = std::error::Error::source(&e)
