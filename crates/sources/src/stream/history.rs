@@ -92,7 +92,7 @@ impl History {
         let exists = facts.is_some();
         let mut table = match facts {
             Some(t) => t,
-            None => self.from_earlier(r.oid, id.clone(), identity, columns),
+            None => self.shape_from_earlier(r.oid, id.clone(), identity, columns),
         };
         let catalog_pk = table.primary_key.clone();
         apply_key_flags(&mut table);
@@ -131,7 +131,7 @@ impl History {
 
     /// A relation the catalog no longer has: NOT NULL and defaults from what this process learned
     /// for the same relation id (matched by column name and type), else unknown (optional, none).
-    fn from_earlier(
+    fn shape_from_earlier(
         &mut self,
         oid: u32,
         id: TableId,
