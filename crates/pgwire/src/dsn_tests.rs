@@ -86,17 +86,19 @@ fn malformed_dsn_names_the_part() {
 #[test]
 fn environment_fills_what_the_text_leaves_out() {
     let env = |k: &str| {
-        Some(match k {
-            "PGHOST" => "envhost",
-            "PGPORT" => "6000",
-            "PGUSER" => "envuser",
-            "PGDATABASE" => "envdb",
-            "PGPASSWORD" => "envpw",
-            "PGSSLMODE" => "disable",
-            "PGAPPNAME" => "envapp",
-            _ => return None,
-        })
-        .map(str::to_string)
+        Some(
+            match k {
+                "PGHOST" => "envhost",
+                "PGPORT" => "6000",
+                "PGUSER" => "envuser",
+                "PGDATABASE" => "envdb",
+                "PGPASSWORD" => "envpw",
+                "PGSSLMODE" => "disable",
+                "PGAPPNAME" => "envapp",
+                _ => return None,
+            }
+            .to_string(),
+        )
     };
     let d = Dsn::parse_with_env("", &env).unwrap();
     assert_eq!(
