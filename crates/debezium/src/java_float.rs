@@ -123,6 +123,8 @@ impl Big {
 }
 
 /// Java's decimal-exponent estimate (floor of an approximation of log10).
+// The JDK's own truncated constants, not LOG10_2: the estimate must round exactly as Java's does.
+#[allow(clippy::approx_constant)]
 fn estimate_dec_exp(fract_bits: u64, bin_exp: i32) -> i32 {
     let d2 = f64::from_bits((1023u64 << 52) | (fract_bits & ((1u64 << 52) - 1)));
     let d = (d2 - 1.5) * 0.289529654 + 0.176091259 + bin_exp as f64 * 0.301029995663981;
