@@ -4,8 +4,9 @@
 //!
 //! Why a separate module: the property table in `config.rs` is `(name, default, help)` and other
 //! work appends to it; the type of each property lives here, inferred from its default where that is
-//! unambiguous (`true`/`false` → boolean, digits → non-negative integer) and spelled out otherwise,
-//! so a property added to the table is checked without touching this file.
+//! unambiguous (`true`/`false` → boolean, digits → non-negative integer; any other non-empty default
+//! → text that may not be empty) and spelled out otherwise, so a property added to the table is
+//! checked without touching this file.
 //!
 //! Invariants:
 //! - A typo is never silently ignored: an unknown key on the command line, in the file or in a
@@ -120,6 +121,8 @@ pub fn spec_of(key: &str) -> Option<Spec> {
         "connector.class" | "name" => spec(Kind::Ignored, Unset),
         _ if matches!(*default, "true" | "false") => spec(Kind::Bool, E),
         _ if !default.is_empty() && default.bytes().all(|b| b.is_ascii_digit()) => spec(U, E),
+        // An empty value must not silently become a non-empty default.
+        _ if !default.is_empty() => spec(Kind::Text, E),
         _ => spec(Kind::Text, Unset),
     })
 }
