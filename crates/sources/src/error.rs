@@ -256,10 +256,11 @@ pub enum SourceError {
          created after the slot (or dropped and recreated), and PostgreSQL cannot decode changes written before a \
          publication existed (\"publication does not exist\"), so every restart would fail here. Fix, either: \
          (1) start a new slot and recover the changes since {slot_lsn} with `tidemark diff`: \
-         `SELECT pg_drop_replication_slot('{slot}');`, delete the offsets file {offsets}, start tidemark, and diff a \
-         restore at {slot_lsn} against the source; or (2) skip the changes written before the publication existed: \
+         `SELECT pg_drop_replication_slot('{slot}');`, {offsets}start tidemark, and diff a restore at {slot_lsn} \
+         against the source; or (2) skip the changes written before the publication existed: \
          `SELECT pg_replication_slot_advance('{slot}', pg_current_wal_lsn());` (the changes between {slot_lsn} and \
-         then are lost to this feed; recover them with `tidemark diff` if you need them) and start tidemark again"
+         then are lost to this feed; recover them with `tidemark diff` if you need them), {offsets}start tidemark \
+         again"
     )]
     PublicationAfterSlot {
         /// Publication.
@@ -268,7 +269,7 @@ pub enum SourceError {
         slot: String,
         /// The slot's confirmed position.
         slot_lsn: tidemark_model::Lsn,
-        /// Offsets file path, or a note that there is none.
+        /// `delete <offsets file>, ` when tidemark keeps one, else empty.
         offsets: String,
     },
     /// The slot stayed in use by another process through every retry.

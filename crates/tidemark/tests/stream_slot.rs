@@ -220,6 +220,7 @@ fn publication_created_after_slot_explained() {
             "publication \"tidemark\" is newer than the position of replication slot \"tidemark\" ({slot_lsn})"
         )) && e.contains("pg_drop_replication_slot('tidemark')")
             && e.contains("pg_replication_slot_advance('tidemark', pg_current_wal_lsn())")
+            && e.contains(&format!("delete the offsets file {}", offsets_file(out.path()).display()))
             && e.contains("tidemark diff"),
         "{e}"
     );

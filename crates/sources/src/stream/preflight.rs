@@ -370,8 +370,8 @@ pub(crate) async fn explain(
         return e;
     }
     let offsets_note = match &opts.offsets_store {
-        Some(o) => o.path().display().to_string(),
-        None => "(none configured)".into(),
+        Some(o) => format!("delete the offsets file {}, ", o.path().display()),
+        None => String::new(),
     };
     if s.message.contains("replication slot") {
         let from = opts
