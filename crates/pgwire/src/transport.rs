@@ -138,7 +138,9 @@ impl Keepalive {
         #[cfg(any(target_os = "linux", target_os = "macos"))]
         {
             ka = ka
-                .with_interval(std::time::Duration::from_secs(self.interval.unwrap_or(KEEPALIVE_INTERVAL_SECS)))
+                .with_interval(std::time::Duration::from_secs(
+                    self.interval.unwrap_or(KEEPALIVE_INTERVAL_SECS),
+                ))
                 .with_retries(self.count.unwrap_or(KEEPALIVE_RETRIES));
         }
         sock.set_tcp_keepalive(&ka)?;

@@ -207,17 +207,6 @@ pub enum SourceError {
         /// The server's setting.
         max: String,
     },
-    /// The database in the DSN does not exist.
-    #[error(
-        "database {database:?} does not exist on the server at {addr}. Fix: check the database name in the DSN \
-         (the path of postgres://host/dbname, or dbname=); `psql -l` lists the databases"
-    )]
-    MissingDatabase {
-        /// Database.
-        database: String,
-        /// Server.
-        addr: String,
-    },
     /// Changes were (or may have been) lost between what tidemark confirmed and where the slot is.
     #[error(
         "replication slot {slot:?} {reason}, so the changes between {from} and {to} were never delivered by \
@@ -298,6 +287,7 @@ pub enum SourceError {
         reason: String,
         /// What to do.
         fix: String,
+    },
     /// The server ended the replication stream on its own (shutdown or restart). Transient.
     #[error(
         "the server at {addr} ended the replication stream (it is shutting down or restarting). tidemark \
@@ -348,9 +338,7 @@ impl SourceError {
                 SourceError::NoReplicationRole(user.to_string())
             }
             PgError::Server(s) if s.code == "3D000" => SourceError::NoDatabase {
-                db: s.message.split('"').nth(1).unwrap_or_default().to_string(),
-            PgError::Server(s) if s.code == "3D000" => SourceError::MissingDatabase {
-                database: s.message.split('"').nth(1).unwrap_or(&s.message).to_string(),
+                db: s.message.split('"').nth(1).unwrap_or(&s.message).to_string(),
                 addr: addr.to_string(),
             },
             PgError::Io { source, .. } => {

@@ -503,6 +503,7 @@ impl Cluster {
             as_postgres: self.as_postgres,
             auth: self.auth,
             running: false,
+            ca: None,
         };
         let mut last = None;
         for _ in 0..5 {

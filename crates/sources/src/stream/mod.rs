@@ -21,9 +21,9 @@
 
 mod failure;
 mod history;
+mod liveness;
 pub mod offsets;
 pub mod preflight;
-mod liveness;
 mod reader;
 pub mod spill;
 mod writer;
@@ -191,7 +191,6 @@ pub async fn run(
     let filter = TableFilter::new(&opts.tables, &opts.exclude_tables)?;
     let prepared = prepare(&opts).await?;
     let mut catalog = Some(prepared.catalog);
-    let mut history = history::History::default();
     let mut opts = opts;
     opts.offsets_store = prepared.offsets.map(Arc::new);
     let mut slot_busy: Option<(u32, std::time::Instant)> = None;
@@ -203,8 +202,9 @@ pub async fn run(
     let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval, opts.receive_timeout);
     let mut sink = Some(sink);
     let mut failures = 0u32;
-    // The walsender of the last session: after a half-open connection it may still hold the slot.
-    let mut last_walsender: Option<i32> = None;
+    // What sessions learn of the catalog, and the last walsender (after a half-open connection it may
+    // still hold the slot).
+    let mut carry = reader::Carry::default();
     let result = loop {
         let progress_before = metrics.confirmed_lsn.load(Ordering::Relaxed);
         let attempt: Result<StreamSummary, SourceError> = async {
@@ -214,8 +214,7 @@ pub async fn run(
             let c = catalog.as_ref().expect("connected above");
             let s = sink.take().expect("sink present");
             let (returned, res) =
-                reader::session(&opts, c, &filter, &mut history, s, &mut shutdown, &metrics, &mut last_walsender)
-                    .await;
+                reader::session(&opts, c, &filter, &mut carry, s, &mut shutdown, &metrics).await;
             sink = Some(returned);
             match res {
                 Err(e) => {

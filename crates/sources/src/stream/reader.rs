@@ -372,17 +372,25 @@ impl Reader<'_> {
     }
 }
 
+/// What one session hands the next: what was learned of the relations and types, and the walsender
+/// that may still hold the slot after a half-open connection.
+#[derive(Default)]
+pub(crate) struct Carry {
+    pub(crate) history: History,
+    pub(crate) last_walsender: Option<i32>,
+}
+
 /// One connection's worth of streaming. Returns the sink so a reconnect can reuse it.
 pub(crate) async fn session(
     opts: &StreamOptions,
     catalog: &Catalog,
     filter: &TableFilter,
-    history: &mut History,
+    carry: &mut Carry,
     sink: Box<dyn Sink>,
     shutdown: &mut watch::Receiver<bool>,
     metrics: &Metrics,
-    last_walsender: &mut Option<i32>,
 ) -> (Box<dyn Sink>, Result<StreamSummary, SourceError>) {
+    let Carry { history, last_walsender } = carry;
     let mut rs = match ReplicationStream::connect(&opts.dsn).await {
         Ok(rs) => rs,
         Err(e) => return (sink, Err(SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))),
