@@ -198,20 +198,23 @@ impl Settings<'_> {
     }
 }
 
-fn closest(key: &str) -> Option<&'static str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
+/// Levenshtein distance between two short names, for "did you mean" hints (DSN keys here, property
+/// names in the binary's configuration).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
         }
-        prev[b.len()]
+        prev = cur;
     }
-    KEYS.iter().copied().map(|k| (distance(key, k), k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
+    prev[b.len()]
+}
+
+fn closest(key: &str) -> Option<&'static str> {
+    KEYS.iter().copied().map(|k| (edit_distance(key, k), k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
 }
 
 impl Dsn {

@@ -18,7 +18,7 @@ pub mod tls;
 mod transport;
 
 pub use conn::{Connection, Frame, QueryResult};
-pub use dsn::{Dsn, SslMode};
+pub use dsn::{edit_distance, Dsn, SslMode};
 pub use dsn_text::DsnError;
 pub use error::{PgError, ServerError};
 pub use replication::{

@@ -237,6 +237,8 @@ fn empty_values_do_not_fall_back_silently() {
         (&["--set", "topic.delimiter="][..], "topic.delimiter"),
         (&["--slot", ""][..], "slot.name"),
         (&["--publication", ""][..], "publication.name"),
+        // An empty table list must not quietly mean "every table the publication holds".
+        (&["--tables", ""][..], "table.include.list"),
         (&["--sink", ""][..], "sink"),
         (&["--set", "tombstones.on.delete="][..], "tombstones.on.delete"),
         (&["--set", "decimal.handling.mode="][..], "decimal.handling.mode"),
@@ -259,7 +261,7 @@ fn empty_values_do_not_fall_back_silently() {
     let e = expect_exit(stream_nowhere(&["--config", &f]), 2);
     assert!(e.contains("slot.name"), "{e}");
 
-    // Where empty is documented as "unset" it means exactly that: no table filter, no excluded column.
+    // Where empty is documented as "unset" it means exactly that: no excluded column.
     let pg = Cluster::start().unwrap();
     pg.psql(
         "postgres",
@@ -267,7 +269,7 @@ fn empty_values_do_not_fall_back_silently() {
     )
     .unwrap();
     let out = tempdir();
-    let args = ["--tables", "", "--set", "column.exclude.list=", "--until-lsn", "current"];
+    let args = ["--set", "column.exclude.list=", "--until-lsn", "current"];
     run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &args));
     pg.psql("postgres", "INSERT INTO t VALUES (1, 'kept')").unwrap();
     run_ok(stream_cmd(&pg.dsn("postgres"), out.path(), &args));

@@ -86,7 +86,9 @@ pub fn spec_of(key: &str) -> Option<Spec> {
         "unavailable.value.placeholder" => spec(Kind::Text, E),
         "topic.prefix" | "topic.delimiter" => spec(Kind::Topic, E),
         "kafka.topic" => spec(Kind::Topic, Unset),
-        "table.include.list" | "table.exclude.list" => spec(Kind::Tables, Unset),
+        // An empty include list must not quietly mean "every table the publication holds".
+        "table.include.list" => spec(Kind::Tables, E),
+        "table.exclude.list" => spec(Kind::Tables, Unset),
         "column.exclude.list" => spec(Kind::List, Unset),
         "skipped.operations" => spec(Kind::List, E),
         "decimal.handling.mode" => spec(Kind::Enum(&["precise", "double", "string"]), E),
@@ -128,23 +130,9 @@ pub fn spec_of(key: &str) -> Option<Spec> {
     })
 }
 
-/// Levenshtein distance (names are short).
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// The known property nearest to `key`, when it is close enough to be a typo.
 pub fn suggest(key: &str) -> Option<&'static str> {
-    let (d, name) = PROPERTIES.iter().map(|(p, _, _)| (distance(key, p), *p)).min()?;
+    let (d, name) = PROPERTIES.iter().map(|(p, _, _)| (tidemark_pgwire::edit_distance(key, p), *p)).min()?;
     (d <= 3.max(key.len() / 5)).then_some(name)
 }
 
@@ -432,13 +420,20 @@ mod tests {
         ]);
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("did you mean topic.prefix?") && e.contains("TIDEMARK_TOPIC_PREFX"), "{e}");
-        for key in ["topic.prefix", "slot.name", "sink", "skipped.operations", "money.fraction.digits"] {
+        for key in [
+            "topic.prefix",
+            "slot.name",
+            "sink",
+            "skipped.operations",
+            "money.fraction.digits",
+            "table.include.list",
+        ] {
             let mut c = Config::defaults();
             c.set_flag(key, "");
             assert!(c.validate().is_err(), "{key}= must not fall back to the default");
         }
         for key in
-            ["table.include.list", "column.exclude.list", "spill.dir", "kafka.topic", "database.dbname"]
+            ["table.exclude.list", "column.exclude.list", "spill.dir", "kafka.topic", "database.dbname"]
         {
             let mut c = Config::defaults();
             c.set_flag(key, "");
