@@ -312,6 +312,7 @@ mod tests {
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".jsonl"))
             .collect();
         names.sort();
         assert!(names.len() > 10, "{names:?}");

@@ -179,7 +179,9 @@ fn slot_ahead_of_offsets_is_a_gap() {
     setup_slot(&pg, out.path(), "t", &[]);
     let file = offsets_file(out.path());
     let from = recorded_lsn(&file);
-    pg.psql("postgres", "INSERT INTO t VALUES (1), (2)").unwrap();
+    // The harness runs with synchronous_commit=off: commit this one synchronously so the WAL position
+    // the slot is advanced to is past it (otherwise the WAL writer may not have written it yet).
+    pg.psql("postgres", "SET synchronous_commit = on; INSERT INTO t VALUES (1), (2)").unwrap();
     let to: Lsn = pg
         .psql("postgres", "SELECT end_lsn FROM pg_replication_slot_advance('tidemark', pg_current_wal_lsn())")
         .unwrap()

@@ -137,6 +137,7 @@ fn classify(e: anyhow::Error) -> anyhow::Error {
             | SourceError::NoLogin(_)
             | SourceError::NoPublication(_)
             | SourceError::DiffNoPublication(_)
+            | SourceError::NoDatabase { .. }
             | SourceError::Pg(PgError::Dsn(_)),
         ) => 2,
         // 3D000: the database named in the DSN does not exist.

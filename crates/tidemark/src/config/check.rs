@@ -109,7 +109,6 @@ pub fn spec_of(key: &str) -> Option<Spec> {
         "plugin.name" => spec(Kind::Enum(&["pgoutput"]), E),
         "kafka.compression" => spec(Kind::Enum(&["none", "gzip", "snappy", "lz4", "zstd"]), E),
         "kafka.oversize.policy" => spec(Kind::Enum(&["fail", "skip"]), E),
-        "event.processing.failure.handling.mode" => spec(Kind::Enum(&["fail", "warn", "skip"]), E),
         "database.sslmode" => {
             spec(Kind::Enum(&["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]), E)
         }
