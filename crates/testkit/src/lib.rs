@@ -403,11 +403,18 @@ impl Cluster {
         }
     }
 
-    /// Point-in-time restore: a new cluster from `backup` replaying this cluster's archive up to
-    /// `target_lsn` (inclusive), then promoted. Same system identifier as this cluster.
-    pub fn restore(&self, backup: &Path, target_lsn: &str) -> Result<Cluster, ClusterError> {
+    /// A new cluster from a copy of `backup` with `conf` appended to its postgresql.conf (plus its own
+    /// socket folder) and `signal` (`recovery.signal`, `standby.signal`) in its data folder, started on
+    /// a free port. Shared by [`Cluster::restore`] and [`Cluster::standby`].
+    fn start_copy(
+        &self,
+        backup: &Path,
+        kind: &str,
+        conf: &str,
+        signal: &str,
+    ) -> Result<Cluster, ClusterError> {
         let root = std::env::temp_dir().join(format!(
-            "tidemark-pitr-{}-{}",
+            "tidemark-{kind}-{}-{}",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
         ));
@@ -417,16 +424,11 @@ impl Cluster {
         if !st.success() {
             return Err(ClusterError::Command { cmd: "cp backup".into(), output: "failed".into() });
         }
-        let archive = self.archive_dir();
-        let mut conf = std::fs::read_to_string(data.join("postgresql.conf"))?;
-        conf.push_str(&format!(
-            "\n# point-in-time restore\nrestore_command = 'cp {}/%f %p'\nrecovery_target_lsn = '{target_lsn}'\n\
-             recovery_target_action = 'promote'\narchive_mode = off\nunix_socket_directories = '{}'\n",
-            archive.display(),
-            root.display()
-        ));
-        std::fs::write(data.join("postgresql.conf"), conf)?;
-        std::fs::write(data.join("recovery.signal"), "")?;
+        let mut text = std::fs::read_to_string(data.join("postgresql.conf"))?;
+        text.push_str(conf);
+        text.push_str(&format!("unix_socket_directories = '{}'\n", root.display()));
+        std::fs::write(data.join("postgresql.conf"), text)?;
+        std::fs::write(data.join(signal), "")?;
         if self.as_postgres {
             let _ = Command::new("chown").args(["-R", "postgres:"]).arg(&root).status();
         }
@@ -454,6 +456,18 @@ impl Cluster {
         if !c.running {
             return Err(last.unwrap_or(ClusterError::NoServer));
         }
+        Ok(c)
+    }
+
+    /// Point-in-time restore: a new cluster from `backup` replaying this cluster's archive up to
+    /// `target_lsn` (inclusive), then promoted. Same system identifier as this cluster.
+    pub fn restore(&self, backup: &Path, target_lsn: &str) -> Result<Cluster, ClusterError> {
+        let conf = format!(
+            "\n# point-in-time restore\nrestore_command = 'cp {}/%f %p'\nrecovery_target_lsn = '{target_lsn}'\n\
+             recovery_target_action = 'promote'\narchive_mode = off\n",
+            self.archive_dir().display(),
+        );
+        let c = self.start_copy(backup, "pitr", &conf, "recovery.signal")?;
         // Wait for promotion (end of recovery).
         let promoted = c.wait_for(Duration::from_secs(60), || {
             c.psql("postgres", "SELECT NOT pg_is_in_recovery()").map(|v| v == "t").unwrap_or(false)
@@ -471,54 +485,13 @@ impl Cluster {
     /// over this cluster's Unix socket), started and replaying; same system identifier.
     pub fn standby(&self) -> Result<Cluster, ClusterError> {
         let backup = self.base_backup()?;
-        let root = std::env::temp_dir().join(format!(
-            "tidemark-standby-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
-        ));
-        std::fs::create_dir_all(&root)?;
-        let data = root.join("data");
-        let st = Command::new("cp").arg("-a").arg(&backup).arg(&data).status()?;
-        if !st.success() {
-            return Err(ClusterError::Command { cmd: "cp backup".into(), output: "failed".into() });
-        }
-        let mut conf = std::fs::read_to_string(data.join("postgresql.conf"))?;
-        conf.push_str(&format!(
+        let conf = format!(
             "\n# streaming standby\nprimary_conninfo = 'host={} port={} user=postgres'\nhot_standby = on\n\
-             archive_mode = off\nunix_socket_directories = '{}'\n",
+             archive_mode = off\n",
             self.root.display(),
             self.port,
-            root.display()
-        ));
-        std::fs::write(data.join("postgresql.conf"), conf)?;
-        std::fs::write(data.join("standby.signal"), "")?;
-        if self.as_postgres {
-            let _ = Command::new("chown").args(["-R", "postgres:"]).arg(&root).status();
-        }
-        let mut c = Cluster {
-            root,
-            data,
-            bin: self.bin.clone(),
-            port: 0,
-            as_postgres: self.as_postgres,
-            auth: self.auth,
-            running: false,
-            ca: None,
-        };
-        let mut last = None;
-        for _ in 0..5 {
-            c.port = free_port()?;
-            match c.pg_ctl_start() {
-                Ok(()) => {
-                    c.running = true;
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        if !c.running {
-            return Err(last.unwrap_or(ClusterError::NoServer));
-        }
+        );
+        let c = self.start_copy(&backup, "standby", &conf, "standby.signal")?;
         let streaming = c.wait_for(Duration::from_secs(60), || {
             c.psql("postgres", "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')")
                 .map(|v| v == "t")
