@@ -263,12 +263,7 @@ mod tests {
             s.send(&[rec("p.public.t", &format!("{{\"n\":{i}}}"))]).await.unwrap();
         }
         s.flush().await.unwrap();
-        let mut names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".jsonl"))
-            .collect();
-        names.sort();
+        let names = jsonl_files(dir.path());
         assert!(names.len() > 2, "{names:?}");
         let total: usize =
             names.iter().map(|n| std::fs::read_to_string(dir.path().join(n)).unwrap().lines().count()).sum();
@@ -309,12 +304,7 @@ mod tests {
             }
         }
         s.flush().await.unwrap();
-        let mut names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".jsonl"))
-            .collect();
-        names.sort();
+        let names = jsonl_files(dir.path());
         assert!(names.len() > 10, "{names:?}");
         let mut total = 0;
         let mut last_n = 0;
@@ -339,6 +329,17 @@ mod tests {
             .filter(|n| std::fs::metadata(dir.path().join(n)).unwrap().len() > limit / 2)
             .count();
         assert!(full >= names.len() - 2, "{names:?}");
+    }
+
+    /// The sink's data files in `dir`, sorted (the lock file and anything else left out).
+    fn jsonl_files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".jsonl"))
+            .collect();
+        names.sort();
+        names
     }
 
     fn serde_check(l: &str) {
