@@ -1,91 +1,53 @@
-//! Sinks: where records go, all behind one [`Sink`] trait.
+//! Sinks: where events go, each in its own folder (Vector's layout: configuration, construction with
+//! its health check, encoding of the destination's format, tests).
 //!
-//! The contract every sink keeps (DESIGN.md, "No loss"): [`Sink::send`] accepts records and may
-//! buffer them; [`Sink::flush`] returns only when every record accepted before it is durable at the
-//! destination (fsynced file, acknowledged broker write). The pipeline confirms the replication slot
-//! only past positions whose records were followed by a successful flush, so a sink that lies in
-//! `flush` loses data and one that is slow in `flush` only delays confirmation.
+//! Every sink implements [`tidemark_pipeline::Sink`]: it *accepts* batches with tickets and *reports*
+//! each ticket durable (fsynced file, broker-acknowledged message, committed transaction) through the
+//! acknowledgement channel; the pipeline confirms the source only past durable tickets. A sink that
+//! reports early loses data; one that reports late only delays confirmation. Construction checks the
+//! destination is usable, so a misconfiguration fails before any data moves.
 //!
-//! Each sink lives in its own module with its configuration, its construction (which checks the
-//! destination is usable, so misconfiguration fails before any data moves) and its tests.
+//! - [`stdout`], [`file`], [`kafka`] (and Event Hubs through it) take Debezium records;
+//! - [`postgres`] takes typed events and applies them to a PostgreSQL database.
 
 pub mod dirlock;
 pub mod file;
 pub mod kafka;
+pub mod postgres;
 pub mod stdout;
 
-use async_trait::async_trait;
-pub use tidemark_model::{Record, RecordKind};
+pub use tidemark_pipeline::{
+    Ack, AckSender, Destination, Event, Record, RecordKind, RecordSink, Sink, SinkError, Ticket,
+};
 
-/// Errors a sink reports. `Display` is written for the user and ends with what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// The sink URI is malformed or names an unknown sink.
-    #[error("invalid sink {uri:?}: {reason}")]
-    Config {
-        /// The URI as given.
-        uri: String,
-        /// What is wrong and what would be right.
-        reason: String,
-    },
-    /// The destination is not usable (permissions, missing bucket, ...).
-    #[error("sink destination {dest} is not usable: {reason}")]
-    Unusable {
-        /// Destination.
-        dest: String,
-        /// Why, with the fix.
-        reason: String,
-    },
-    /// I/O failed while writing.
-    #[error("writing to {dest} failed: {source}")]
-    Io {
-        /// Destination.
-        dest: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The process reading a pipe (stdout) went away.
-    #[error(
-        "the process reading {dest} went away (broken pipe), so tidemark stops instead of holding the slot. \
-         Records it could not write were not confirmed and will be delivered again on the next start"
-    )]
-    ConsumerGone {
-        /// Destination.
-        dest: String,
-    },
+/// Parse a sink URI and build the sink, checking the destination: byte sinks (`stdout`, `file:<dir>`,
+/// `kafka://…`, `eventhubs`) become [`Destination::Records`], `postgres://…` a typed
+/// [`Destination::Events`] sink.
+pub fn build(uri: &str, options: &SinkOptions) -> Result<Destination, SinkError> {
+    let u = uri.trim();
+    if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+        let dsn = tidemark_pgwire::Dsn::parse(u).map_err(|e| SinkError::Config {
+            uri: "(postgres sink, hidden)".into(),
+            reason: e.to_string(),
+        })?;
+        return Ok(Destination::Events(Box::new(postgres::ApplySink::new(dsn))));
+    }
+    build_records(uri, options).map(Destination::Records)
 }
 
-/// A destination for records.
-#[async_trait]
-pub trait Sink: Send {
-    /// Accept records (in order). May buffer; not yet durable.
-    async fn send(&mut self, records: &[Record]) -> Result<(), SinkError>;
-    /// Push buffered records on towards the destination for latency, without the cost of making
-    /// them durable. Called when the pipeline is momentarily idle.
-    async fn drain(&mut self) -> Result<(), SinkError> {
-        Ok(())
-    }
-    /// Make every record accepted so far durable.
-    async fn flush(&mut self) -> Result<(), SinkError>;
-    /// Flush and release resources.
-    async fn close(&mut self) -> Result<(), SinkError> {
-        self.flush().await
-    }
-    /// Short description for logs (never contains secrets).
-    fn describe(&self) -> String;
-    /// A flag that turns true when the destination has gone away for good even while nothing is
-    /// being written (the reader of a pipe exited), so the pipeline stops at once instead of holding
-    /// the slot until its next write. `None`: the sink notices failures only when it writes.
-    fn gone(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
-        None
-    }
-}
-
-/// Parse a sink URI (`stdout`, `file:<dir>`) and build the sink, checking the destination.
-pub fn build(uri: &str, options: &SinkOptions) -> Result<Box<dyn Sink>, SinkError> {
+/// Build a byte sink from its URI.
+pub fn build_records(uri: &str, options: &SinkOptions) -> Result<RecordSink, SinkError> {
     let u = uri.trim();
     if u.is_empty() || u == "stdout" || u == "-" {
         return Ok(Box::new(stdout::StdoutSink::new()));
+    }
+    if u.starts_with("postgres://") || u.starts_with("postgresql://") {
+        return Err(SinkError::Config {
+            uri: "(postgres sink)".into(),
+            reason:
+                "the PostgreSQL apply sink takes typed events: build it with build() or postgres::ApplySink"
+                    .into(),
+        });
     }
     if let Some(rest) = u.strip_prefix("file:") {
         let path = rest.strip_prefix("//").unwrap_or(rest);
@@ -116,7 +78,7 @@ pub fn build(uri: &str, options: &SinkOptions) -> Result<Box<dyn Sink>, SinkErro
         uri: uri.into(),
         reason: format!(
             "unknown sink type {scheme:?}; available: stdout, file:<directory> (JSON lines, one file per topic), \
-             kafka://host:9092[,host:9092], eventhubs"
+             kafka://host:9092[,host:9092], eventhubs, postgres://user@host/db (apply the changes)"
         ),
     })
 }

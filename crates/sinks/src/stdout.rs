@@ -1,5 +1,5 @@
 //! `stdout`: JSON lines on standard output, for piping into `jq`, tests and demos. Durable means
-//! written to the pipe. When the reader of the pipe exits (`tidemark stream | head`), the write fails
+//! written to the pipe: a ticket is acknowledged once its lines were written and flushed. When the reader of the pipe exits (`tidemark stream | head`), the write fails
 //! with EPIPE (Rust ignores SIGPIPE) and the sink reports [`SinkError::ConsumerGone`], which stops
 //! the stream at once.
 
@@ -10,19 +10,27 @@ use async_trait::async_trait;
 use rustix::event::{PollFd, PollFlags};
 use tokio::sync::watch;
 
-use crate::{write_json_line, Record, Sink, SinkError};
+use crate::{write_json_line, AckSender, Record, Sink, SinkError, Ticket};
 
 /// Writes JSON lines to stdout.
 #[derive(Debug, Default)]
 pub struct StdoutSink {
     buf: Vec<u8>,
+    /// Tickets whose lines are in `buf` or written but not yet acknowledged.
+    pending: Vec<Ticket>,
+    acks: Option<AckSender>,
     gone: Option<watch::Receiver<bool>>,
 }
 
 impl StdoutSink {
     /// New sink.
     pub fn new() -> Self {
-        StdoutSink { buf: Vec::with_capacity(1 << 20), gone: watch_reader_gone() }
+        StdoutSink {
+            buf: Vec::with_capacity(1 << 20),
+            pending: Vec::new(),
+            acks: None,
+            gone: watch_reader_gone(),
+        }
     }
 
     fn write_out(&mut self) -> Result<(), SinkError> {
@@ -31,17 +39,27 @@ impl StdoutSink {
             std::io::ErrorKind::BrokenPipe => SinkError::ConsumerGone { dest: "stdout".into() },
             _ => SinkError::Io { dest: "stdout".into(), source },
         })?;
+        metrics::counter!(tidemark_pipeline::metrics::SINK_BYTES).increment(self.buf.len() as u64);
         self.buf.clear();
+        if let Some(acks) = &self.acks {
+            for t in self.pending.drain(..) {
+                acks.durable(t);
+            }
+        }
         Ok(())
     }
 }
 
 #[async_trait]
-impl Sink for StdoutSink {
-    async fn send(&mut self, records: &[Record]) -> Result<(), SinkError> {
-        for r in records {
+impl Sink<Record> for StdoutSink {
+    fn attach(&mut self, acks: AckSender) {
+        self.acks = Some(acks);
+    }
+    async fn send(&mut self, ticket: Ticket, records: Vec<Record>) -> Result<(), SinkError> {
+        for r in &records {
             write_json_line(&mut self.buf, r);
         }
+        self.pending.push(ticket);
         if self.buf.len() > 1 << 20 {
             self.write_out()?;
         }
@@ -50,7 +68,10 @@ impl Sink for StdoutSink {
     async fn drain(&mut self) -> Result<(), SinkError> {
         self.write_out()
     }
-    async fn flush(&mut self) -> Result<(), SinkError> {
+    async fn sync(&mut self) -> Result<(), SinkError> {
+        self.write_out()
+    }
+    async fn close(&mut self) -> Result<(), SinkError> {
         self.write_out()
     }
     fn describe(&self) -> String {

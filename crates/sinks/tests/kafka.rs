@@ -10,7 +10,49 @@ use std::time::{Duration, Instant};
 
 use tidemark_model::{Record, RecordKind, RecordOrigin, ReplicaIdentity, TableId, TableSchema};
 use tidemark_sinks::kafka::{java_partition, KafkaOptions, KafkaSink, OversizePolicy};
+use tidemark_pipeline::{Ack, AckReceiver, AckSender, SinkError, Ticket};
 use tidemark_sinks::Sink;
+
+/// A Kafka sink with its acknowledgement channel: `flush` asks for durability and waits until every
+/// ticket sent so far is acknowledged (or one fails), as the pipeline's end of input does.
+struct Harness {
+    sink: KafkaSink,
+    rx: AckReceiver,
+    next: Ticket,
+    pending: std::collections::BTreeSet<Ticket>,
+}
+
+impl Harness {
+    fn new(o: KafkaOptions) -> Result<Harness, SinkError> {
+        let mut sink = KafkaSink::new(o)?;
+        let (tx, rx) = AckSender::channel();
+        sink.attach(tx);
+        Ok(Harness { sink, rx, next: 1, pending: Default::default() })
+    }
+
+    async fn send(&mut self, records: &[Record]) -> Result<(), SinkError> {
+        let t = self.next;
+        self.next += 1;
+        self.pending.insert(t);
+        self.sink.send(t, records.to_vec()).await
+    }
+
+    async fn flush(&mut self) -> Result<(), SinkError> {
+        self.sink.sync().await?;
+        while !self.pending.is_empty() {
+            match self.rx.recv().await {
+                Some(Ack::Durable(t)) => assert!(self.pending.remove(&t), "ticket {t} acknowledged twice"),
+                Some(Ack::Failed(_, e)) => return Err(e),
+                None => panic!("acknowledgement channel closed"),
+            }
+        }
+        Ok(())
+    }
+
+    fn skipped(&self) -> u64 {
+        self.sink.skipped()
+    }
+}
 use tidemark_testkit::kafka::TestBroker;
 
 fn table() -> Arc<TableSchema> {
@@ -50,7 +92,7 @@ async fn keys_partitions_headers_and_order_per_key() {
     let mut o = opts(&broker.bootstrap());
     o.create_topics = broker.prepare_topic(&topic, 4);
     o.partitions = 4;
-    let mut sink = KafkaSink::new(o).unwrap();
+    let mut sink = Harness::new(o).unwrap();
     let records: Vec<Record> = (0..200)
         .map(|i| record(&topic, &format!("{{\"id\":{}}}", i % 20), &format!("{{\"n\":{i}}}"), 1000 + i))
         .collect();
@@ -86,7 +128,7 @@ async fn missing_topics_are_created_with_the_configured_partitions_or_the_wait_i
     let mut o = opts(&broker.bootstrap());
     o.partitions = 3;
     o.admin_timeout = Duration::from_secs(if broker.is_real() { 30 } else { 1 });
-    let mut sink = KafkaSink::new(o).unwrap();
+    let mut sink = Harness::new(o).unwrap();
     let t0 = Instant::now();
     let records: Vec<Record> =
         (0..30).map(|i| record(&topic, &format!("{{\"id\":{i}}}"), "{}", 1 + i)).collect();
@@ -111,7 +153,7 @@ async fn broker_outage_stalls_flush_then_delivers_everything() {
     let mut o = opts(&broker.bootstrap());
     o.create_topics = broker.prepare_topic(&topic, 1);
     o.partitions = 1;
-    let mut sink = KafkaSink::new(o).unwrap();
+    let mut sink = Harness::new(o).unwrap();
     sink.send(&[record(&topic, "{\"id\":0}", "{\"n\":0}", 1)]).await.unwrap();
     sink.flush().await.unwrap();
     if !broker.down() {
@@ -147,11 +189,11 @@ async fn oversized_records_fail_clearly_or_are_skipped_with_a_count() {
     o.create_topics = broker.prepare_topic(&topic, 1);
     o.partitions = 1;
     o.max_message_bytes = 2000;
-    let mut sink = KafkaSink::new(o.clone()).unwrap();
+    let mut sink = Harness::new(o.clone()).unwrap();
     let e = sink.send(&[record(&topic, "{\"id\":1}", &big, 1)]).await.unwrap_err().to_string();
     assert!(e.contains("over the 2000 byte limit") && e.contains("kafka.oversize.policy=skip"), "{e}");
     o.oversize = OversizePolicy::Skip;
-    let mut sink = KafkaSink::new(o).unwrap();
+    let mut sink = Harness::new(o).unwrap();
     sink.send(&[record(&topic, "{\"id\":1}", &big, 1), record(&topic, "{\"id\":2}", "{\"ok\":1}", 2)])
         .await
         .unwrap();

@@ -118,9 +118,18 @@ pub enum SourceError {
     /// Encoding failed.
     #[error("{0}")]
     Encode(#[from] tidemark_debezium::EncodeError),
-    /// The sink failed.
+    /// The pipeline stopped: the sink failed, or a change could not be encoded under
+    /// `event.processing.failure.handling.mode=fail`.
     #[error("{0}")]
-    Sink(#[from] tidemark_sinks::SinkError),
+    Pipeline(#[from] tidemark_pipeline::PipelineError),
+    /// The pipeline's input closed although it reported no error (a stage ended early).
+    #[error(
+        "the pipeline stopped taking events without saying why. This is a bug in tidemark; please report it"
+    )]
+    PipelineStopped,
+    /// An internal invariant failed (a task panicked, state was lost). Never retried.
+    #[error("internal error: {0}. This is a bug in tidemark; please report it")]
+    Internal(String),
     /// A pgoutput message could not be decoded.
     #[error("{0}")]
     Decode(#[from] tidemark_pgwire::pgoutput::DecodeError),
@@ -154,14 +163,6 @@ pub enum SourceError {
          the tables with --tables schema.table,...; diff and verify create nothing on either server"
     )]
     DiffNoPublication(String),
-    /// A change could not be encoded and event.processing.failure.handling.mode=fail.
-    #[error("the change at LSN {lsn} cannot be streamed: {detail}")]
-    EventFailed {
-        /// WAL position of the change.
-        lsn: String,
-        /// The encoder's reason with the ways out (no source: printed once).
-        detail: String,
-    },
     /// `table.include.list` / `table.exclude.list` cannot be used.
     #[error("{0}")]
     Filter(#[from] crate::filter::FilterError),
@@ -318,6 +319,7 @@ impl SourceError {
             SourceError::Pg(e) => e.is_transient(),
             SourceError::Unreachable { .. } => true,
             SourceError::StreamEnded { .. } | SourceError::ReceiveTimeout { .. } => true,
+            SourceError::Pipeline(e) => e.is_transient(),
             _ => false,
         }
     }

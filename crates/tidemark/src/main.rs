@@ -3,6 +3,7 @@
 
 mod cmd;
 mod config;
+mod telemetry;
 
 use std::process::ExitCode;
 

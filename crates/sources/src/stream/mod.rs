@@ -1,10 +1,11 @@
-//! `tidemark stream`: logical replication → Debezium records → sink, at-least-once.
+//! `tidemark stream`: logical replication → typed events → the pipeline → sink, at-least-once.
 //!
-//! Shape: a *reader* (this task) owns the replication connection, decodes pgoutput, encodes records
-//! and hands batches to a *writer* task that owns the sink. Each batch may carry a `confirm` LSN that
-//! means "every event at or below this LSN is in this batch or an earlier one". The writer publishes an
-//! LSN as durable only after a successful `Sink::flush` that followed that batch, and the reader sends
-//! the slot only durable LSNs. That is the whole no-loss argument:
+//! Shape: a *reader* ([`reader`], this task) owns the replication connection, decodes pgoutput and
+//! hands batches of typed events to a [`tidemark_pipeline`] (encode and deliver stages, the sink).
+//! Each batch may carry a checkpoint LSN that means "every event at or below this LSN is in this batch
+//! or an earlier one". The pipeline publishes an LSN as durable only once the sink has acknowledged
+//! every record up to it, and the reader sends the slot only durable LSNs. That is the whole no-loss
+//! argument:
 //!
 //! - confirm markers are sent at transaction commits (the commit's end LSN), at keepalives and
 //!   heartbeat messages received while no transaction is open (everything before was sent already);
@@ -19,32 +20,29 @@
 //! and a heartbeat (`pg_logical_emit_message`, non-transactional, never emitted as an event) gives the
 //! slot something to confirm even when other databases or unpublished tables are the only writers.
 
-mod failure;
 mod history;
 mod liveness;
 pub mod offsets;
 pub mod preflight;
 mod reader;
 pub mod spill;
-mod writer;
 
 pub use offsets::{OffsetStorage, OffsetStore};
 pub use preflight::{prepare, Prepared};
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tidemark_debezium::EncoderConfig;
 use tidemark_pgwire::{Dsn, PgError};
-use tidemark_sinks::Sink;
+use tidemark_pipeline::Output;
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
 use crate::filter::TableFilter;
 use crate::SourceError;
-pub use failure::FailureMode;
+pub use tidemark_pipeline::FailureMode;
 
 /// Prefix of the logical messages tidemark writes as heartbeats (never emitted as events).
 pub const HEARTBEAT_PREFIX: &str = "tidemark.heartbeat";
@@ -128,65 +126,20 @@ impl StreamOptions {
     }
 }
 
-/// Live counters, readable while the stream runs (progress, metrics).
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Row-level events decoded.
-    pub events: AtomicU64,
-    /// Records handed to the sink.
-    pub records: AtomicU64,
-    /// Transactions committed.
-    pub transactions: AtomicU64,
-    /// Highest WAL position received.
-    pub received_lsn: AtomicU64,
-    /// Highest position confirmed to the slot.
-    pub confirmed_lsn: AtomicU64,
-    /// Inserts, updates, deletes, truncates, messages.
-    pub ops: [AtomicU64; 5],
-}
-
-impl Metrics {
-    /// What has been done so far, as a summary.
-    pub fn summary(&self) -> StreamSummary {
-        StreamSummary {
-            confirmed_lsn: self.confirmed_lsn.load(Ordering::Relaxed),
-            events: self.events.load(Ordering::Relaxed),
-            records: self.records.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Count an op code.
-    pub fn count_op(&self, op: &str) {
-        let i = match op {
-            "c" | "r" => 0,
-            "u" => 1,
-            "d" => 2,
-            "t" => 3,
-            "m" => 4,
-            _ => return,
-        };
-        self.ops[i].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// Outcome of a stream run that ended cleanly.
 #[derive(Debug, Clone)]
 pub struct StreamSummary {
     /// Last LSN confirmed to the slot.
     pub confirmed_lsn: u64,
-    /// Row events.
-    pub events: u64,
-    /// Records written.
-    pub records: u64,
 }
 
 /// Preflight, create what is missing (publication, slot), then stream until `shutdown` turns true,
 /// `until_lsn` is reached, or a definite error occurs. Transient failures reconnect with backoff.
+/// Progress is recorded through the `metrics` facade ([`tidemark_pipeline::metrics`]).
 pub async fn run(
     opts: StreamOptions,
-    sink: Box<dyn Sink>,
+    output: Output,
     mut shutdown: watch::Receiver<bool>,
-    metrics: Arc<Metrics>,
 ) -> Result<StreamSummary, SourceError> {
     let filter = TableFilter::new(&opts.tables, &opts.exclude_tables)?;
     let prepared = prepare(&opts).await?;
@@ -200,32 +153,33 @@ pub async fn run(
         }
     }
     let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval, opts.receive_timeout);
-    let mut sink = Some(sink);
+    let mut output = Some(output);
+    let mut confirmed = 0u64;
+    let summary = |confirmed: u64| StreamSummary { confirmed_lsn: confirmed };
     let mut failures = 0u32;
     // What sessions learn of the catalog, and the last walsender (after a half-open connection it may
     // still hold the slot).
     let mut carry = reader::Carry::default();
     let result = loop {
-        let progress_before = metrics.confirmed_lsn.load(Ordering::Relaxed);
+        let progress_before = confirmed;
         let attempt: Result<StreamSummary, SourceError> = async {
             if catalog.is_none() {
                 catalog = Some(Catalog::connect(&opts.dsn).await?);
             }
             let c = catalog.as_ref().expect("connected above");
-            let s = sink.take().expect("sink present");
+            let Some(out) = output.take() else {
+                return Err(SourceError::Internal("the sink was lost by an earlier pipeline failure".into()));
+            };
             let (returned, res) =
-                reader::session(&opts, c, &filter, &mut carry, s, &mut shutdown, &metrics).await;
-            sink = Some(returned);
+                reader::session(&opts, c, &filter, &mut carry, out, &mut shutdown, &mut confirmed).await;
+            output = returned;
             match res {
-                Err(e) => {
-                    let confirmed = tidemark_model::Lsn(metrics.confirmed_lsn.load(Ordering::Relaxed));
-                    Err(preflight::explain(e, &opts, c, confirmed).await)
-                }
+                Err(e) => Err(preflight::explain(e, &opts, c, tidemark_model::Lsn(confirmed)).await),
                 ok => ok,
             }
         }
         .await;
-        if metrics.confirmed_lsn.load(Ordering::Relaxed) > progress_before {
+        if confirmed > progress_before {
             failures = 0;
         }
         match attempt {
@@ -245,18 +199,19 @@ pub async fn run(
                 tracing::warn!(slot = %slot, pid = %pid, attempt = *n, "replication slot is in use by another process; retrying in {:?}", opts.slot_retry_delay);
                 tokio::select! {
                     _ = tokio::time::sleep(opts.slot_retry_delay) => {}
-                    _ = shutdown.changed() => break Ok(metrics.summary()),
+                    _ = shutdown.changed() => break Ok(summary(confirmed)),
                 }
             }
             Err(e) if e.is_transient() && (opts.max_retries == 0 || failures < opts.max_retries) => {
                 failures += 1;
+                metrics::counter!(tidemark_pipeline::metrics::SOURCE_RECONNECTS).increment(1);
                 // The SQL connection may have died with the replication one; start both afresh.
                 catalog = None;
                 let delay = Duration::from_millis((250u64 << failures.min(7)).min(30_000));
                 tracing::warn!(error = %e, attempt = failures, "connection to the source failed; retrying in {delay:?}");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => break Ok(metrics.summary()),
+                    _ = shutdown.changed() => break Ok(summary(confirmed)),
                 }
             }
             Err(e) => break Err(e),
@@ -265,8 +220,10 @@ pub async fn run(
     if let Some(h) = heartbeat {
         h.abort();
     }
-    if let Some(mut s) = sink {
-        let _ = s.close().await;
+    if let Some(out) = output {
+        if let Err(e) = out.close().await {
+            tracing::warn!(error = %e, "closing the sink failed");
+        }
     }
     result
 }

@@ -1,43 +1,37 @@
-//! The reader: replication connection → pgoutput → change events → records, in commit order.
+//! The reader: replication connection → pgoutput → typed events, in commit order, handed to the
+//! pipeline with checkpoints (see the module docs of [`super`] for when a position is a checkpoint).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tidemark_debezium::{Encoder, TablePlan};
-use tidemark_model::{ChangeEvent, ChangeKind, Datum, Lsn, Record, Row, SourceInfo, TableId, TxInfo};
+use tidemark_debezium::{EncoderConfig, TablePlan};
+use tidemark_model::{ChangeEvent, ChangeKind, Datum, Lsn, Row, SourceInfo, TableId};
 use tidemark_pgwire::pgoutput::{self, PgOutput, Relation, StreamState, TupleValue};
 use tidemark_pgwire::{ReplicationMessage, ReplicationStream, StartOptions, PG_EPOCH_OFFSET_US};
-use tidemark_sinks::Sink;
+use tidemark_pipeline::{Change, Event, Output, PipelineOptions, Running, SourceBatch};
 use tokio::sync::{mpsc, watch};
 
 use super::history::{EnumColumns, History};
 use super::liveness::{Due, Liveness};
 use super::spill::SpillStore;
-use super::writer::{self, Batch};
-use super::{map_slot_error, FailureMode, Metrics, StreamOptions, StreamSummary, HEARTBEAT_PREFIX};
+use super::{map_slot_error, StreamOptions, StreamSummary, HEARTBEAT_PREFIX};
 use crate::catalog::Catalog;
 use crate::filter::TableFilter;
 use crate::SourceError;
 
-const BATCH_RECORDS: usize = 1024;
-
-/// The data collection Debezium counts a transactional logical message under (its class name; Debezium
-/// appends a per-message Java identity, tidemark the message prefix).
-const MESSAGE_COLLECTION: &str =
-    "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId";
+/// Events per batch handed to the pipeline.
+const BATCH_EVENTS: usize = 1024;
 
 fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
+/// The open transaction.
 struct Tx {
     xid: u32,
     commit_ts_us: i64,
-    total: u64,
-    per_table: Vec<(String, u64)>,
 }
 
 /// How one relation id's changes are emitted.
@@ -51,19 +45,18 @@ struct Reader<'a> {
     opts: &'a StreamOptions,
     catalog: &'a Catalog,
     filter: &'a TableFilter,
-    enc: Encoder,
+    cfg: &'a EncoderConfig,
     history: &'a mut History,
     /// Per relation id; `None` when the filter leaves the table out.
     plans: HashMap<u32, Option<RelPlan>>,
     tx: Option<Tx>,
     last_commit_lsn: Option<u64>,
-    batch: Vec<Record>,
+    batch: Vec<Event>,
     state: StreamState,
     stream_xid: Option<u32>,
     spill: SpillStore,
-    metrics: &'a Metrics,
     warned_dropped: std::collections::HashSet<u32>,
-    out: mpsc::Sender<Batch>,
+    out: mpsc::Sender<SourceBatch>,
 }
 
 fn to_row(t: Vec<TupleValue>) -> Row {
@@ -92,39 +85,6 @@ impl Reader<'_> {
         }
     }
 
-    fn tx_info(&mut self, table: &TableId, lsn: u64) -> Option<TxInfo> {
-        if !self.enc.config().transaction_metadata {
-            return None;
-        }
-        let tx = self.tx.as_mut()?;
-        tx.total += 1;
-        let name = format!("{}.{}", table.schema, table.name);
-        let n = match tx.per_table.iter_mut().find(|(t, _)| *t == name) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                tx.per_table.push((name, 1));
-                1
-            }
-        };
-        Some(TxInfo { id: format!("{}:{}", tx.xid, lsn), total_order: tx.total, data_collection_order: n })
-    }
-
-    /// The transaction block of a transactional logical message. Debezium counts each such message as
-    /// an event of its transaction in a data collection of its own (named after a Java object identity,
-    /// which cannot be reproduced: tidemark names it after the message prefix instead).
-    fn message_tx_info(&mut self, prefix: &str, lsn: u64) -> Option<TxInfo> {
-        if !self.enc.config().transaction_metadata {
-            return None;
-        }
-        let tx = self.tx.as_mut()?;
-        tx.total += 1;
-        tx.per_table.push((format!("{MESSAGE_COLLECTION}@{prefix}"), 1));
-        Some(TxInfo { id: format!("{}:{}", tx.xid, lsn), total_order: tx.total, data_collection_order: 1 })
-    }
-
     async fn on_relation(&mut self, r: Relation) -> Result<(), SourceError> {
         let schema = if r.namespace.is_empty() { "pg_catalog" } else { r.namespace.as_str() };
         if !self.filter.includes(&TableId::new(schema, r.name.as_str())) {
@@ -132,12 +92,12 @@ impl Reader<'_> {
             self.plans.insert(r.oid, None);
             return Ok(());
         }
-        let table = self.history.learn_relation(self.catalog, &r, self.enc.config()).await?;
+        let table = self.history.learn_relation(self.catalog, &r, self.cfg).await?;
         self.build_plan(r.oid, table)
     }
 
     fn build_plan(&mut self, relid: u32, table: Arc<tidemark_model::TableSchema>) -> Result<(), SourceError> {
-        let plan = TablePlan::build(table, &self.history.reg, self.enc.config())?;
+        let plan = TablePlan::build(table, &self.history.reg, self.cfg)?;
         if !plan.dropped_columns.is_empty() && self.warned_dropped.insert(relid) {
             tracing::warn!(
                 table = %plan.table.id,
@@ -185,55 +145,21 @@ impl Reader<'_> {
 
     fn emit(
         &mut self,
-        plan: &TablePlan,
+        plan: &Arc<TablePlan>,
         kind: ChangeKind,
         before: Option<Row>,
         after: Option<Row>,
         lsn: u64,
-    ) -> Result<(), SourceError> {
-        let counters = self.tx.as_ref().map(|t| (t.total, t.per_table.clone()));
-        let tx = self.tx_info(&plan.table.id, lsn);
-        let ev = ChangeEvent { table: plan.table.clone(), kind, before, after, source: self.source(lsn), tx };
-        let start = self.batch.len();
-        if let Err(e) = self.enc.encode_change(plan, &ev, now_us(), &mut self.batch) {
-            // Nothing of a failed event reaches the sink, and it takes no transaction order number.
-            self.batch.truncate(start);
-            if let (Some(t), Some((total, per_table))) = (self.tx.as_mut(), counters) {
-                t.total = total;
-                t.per_table = per_table;
-            }
-            let at = tidemark_pgwire::replication::fmt_lsn(lsn);
-            return match self.opts.failure_mode {
-                FailureMode::Fail => {
-                    Err(SourceError::EventFailed { lsn: at, detail: super::failure::advice(&e.to_string()) })
-                }
-                FailureMode::Warn => {
-                    tracing::warn!(table = %plan.table.id, lsn = %at, error = %e, "skipped a change that cannot be encoded (event.processing.failure.handling.mode=warn)");
-                    Ok(())
-                }
-                FailureMode::Skip => {
-                    tracing::debug!(table = %plan.table.id, lsn = %at, error = %e, "skipped a change that cannot be encoded");
-                    Ok(())
-                }
-            };
-        }
-        self.metrics.events.fetch_add(1, Ordering::Relaxed);
-        let mut changes = 0u64;
-        for r in &self.batch[start..] {
-            self.metrics.count_op(r.op);
-            changes += (r.kind == tidemark_model::RecordKind::Change) as u64;
-        }
-        // A key change is two change records (delete, create); each takes a transaction order number.
-        if changes > 1 && self.enc.config().transaction_metadata {
-            if let Some(tx) = self.tx.as_mut() {
-                tx.total += changes - 1;
-                let name = format!("{}.{}", plan.table.id.schema, plan.table.id.name);
-                if let Some((_, n)) = tx.per_table.iter_mut().find(|(t, _)| *t == name) {
-                    *n += changes - 1;
-                }
-            }
-        }
-        Ok(())
+    ) {
+        let event = ChangeEvent {
+            table: plan.table.clone(),
+            kind,
+            before,
+            after,
+            source: self.source(lsn),
+            tx: None,
+        };
+        self.batch.push(Event::Change(Change { plan: plan.clone(), event }));
     }
 
     /// Row-level and message handling shared by normal and replayed (streamed) transactions.
@@ -243,25 +169,25 @@ impl Reader<'_> {
             PgOutput::Insert { relid, new, .. } => {
                 let new = to_row(new);
                 if let Some(plan) = self.plan_for_row(relid, &new).await? {
-                    self.emit(&plan, ChangeKind::Insert, None, Some(new), lsn)?;
+                    self.emit(&plan, ChangeKind::Insert, None, Some(new), lsn);
                 }
             }
             PgOutput::Update { relid, old, new, .. } => {
                 let new = to_row(new);
                 if let Some(plan) = self.plan_for_row(relid, &new).await? {
-                    self.emit(&plan, ChangeKind::Update, old.map(|(_, t)| to_row(t)), Some(new), lsn)?;
+                    self.emit(&plan, ChangeKind::Update, old.map(|(_, t)| to_row(t)), Some(new), lsn);
                 }
             }
             PgOutput::Delete { relid, old, .. } => {
                 let old = to_row(old);
                 if let Some(plan) = self.plan_for_row(relid, &old).await? {
-                    self.emit(&plan, ChangeKind::Delete, Some(old), None, lsn)?;
+                    self.emit(&plan, ChangeKind::Delete, Some(old), None, lsn);
                 }
             }
             PgOutput::Truncate { relids, .. } => {
                 for relid in relids {
                     if let Some(plan) = self.plan(relid)? {
-                        self.emit(&plan, ChangeKind::Truncate, None, None, lsn)?;
+                        self.emit(&plan, ChangeKind::Truncate, None, None, lsn);
                     }
                 }
             }
@@ -272,10 +198,7 @@ impl Reader<'_> {
                     }
                 } else if self.opts.emit_messages {
                     let source = self.source(mlsn);
-                    let tx = if transactional { self.message_tx_info(&prefix, mlsn) } else { None };
-                    let rec = self.enc.encode_message(&prefix, &content, &source, tx.as_ref(), now_us());
-                    self.metrics.count_op("m");
-                    self.batch.push(rec);
+                    self.batch.push(Event::Message { prefix, content, transactional, source });
                     if !transactional && self.tx.is_none() {
                         return Ok(Some(mlsn));
                     }
@@ -293,39 +216,30 @@ impl Reader<'_> {
     }
 
     fn begin(&mut self, xid: u32, commit_ts: i64, lsn: u64) {
-        self.tx =
-            Some(Tx { xid, commit_ts_us: commit_ts + PG_EPOCH_OFFSET_US, total: 0, per_table: Vec::new() });
-        if self.enc.config().transaction_metadata {
-            let rec =
-                self.enc.encode_transaction(&format!("{xid}:{lsn}"), commit_ts + PG_EPOCH_OFFSET_US, None);
-            self.batch.push(rec);
-        }
+        let commit_ts_us = commit_ts + PG_EPOCH_OFFSET_US;
+        self.tx = Some(Tx { xid, commit_ts_us });
+        self.batch.push(Event::Begin { xid, lsn: Lsn(lsn), commit_ts_us });
     }
 
     fn commit(&mut self, end_lsn: u64) {
         if let Some(tx) = self.tx.take() {
-            if self.enc.config().transaction_metadata {
-                let rec = self.enc.encode_transaction(
-                    &format!("{}:{}", tx.xid, end_lsn),
-                    tx.commit_ts_us,
-                    Some(&tx.per_table),
-                );
-                self.batch.push(rec);
-            }
+            self.batch.push(Event::Commit {
+                xid: tx.xid,
+                end_lsn: Lsn(end_lsn),
+                commit_ts_us: tx.commit_ts_us,
+            });
         }
         self.last_commit_lsn = Some(end_lsn);
-        self.metrics.transactions.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Hand the current batch to the writer. Fails only when the writer has stopped (its own error is
-    /// what the session reports).
+    /// Hand the current batch to the pipeline. Fails only when the pipeline has stopped (its own error
+    /// is what the session reports).
     async fn push_batch(&mut self, confirm: Option<u64>) -> Result<(), SourceError> {
-        let records = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_RECORDS));
-        self.metrics.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+        let events = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_EVENTS));
         self.out
-            .send(Batch { records, confirm })
+            .send(SourceBatch { events, checkpoint: confirm.map(Lsn) })
             .await
-            .map_err(|_| SourceError::Pg(tidemark_pgwire::PgError::Protocol("sink writer stopped".into())))
+            .map_err(|_| SourceError::PipelineStopped)
     }
 
     fn spill_err(&self, e: std::io::Error) -> SourceError {
@@ -378,7 +292,7 @@ impl Reader<'_> {
                     while let Some((lsn, bytes)) = replay.next_message().map_err(|e| self.spill_err(e))? {
                         let m = pgoutput::decode(bytes, true)?;
                         self.on_data(m, lsn).await?;
-                        if self.batch.len() >= BATCH_RECORDS {
+                        if self.batch.len() >= BATCH_EVENTS {
                             self.push_batch(None).await?;
                         }
                     }
@@ -399,20 +313,31 @@ pub(crate) struct Carry {
     pub(crate) last_walsender: Option<i32>,
 }
 
-/// One connection's worth of streaming. Returns the sink so a reconnect can reuse it.
+/// The pipeline's settings for a stream session.
+fn pipeline_options(opts: &StreamOptions) -> PipelineOptions {
+    let mut p = PipelineOptions::new(tidemark_debezium::Encoder::new(opts.encoder.clone()));
+    p.failure_mode = opts.failure_mode;
+    p.deliver.flush_interval = opts.flush_interval;
+    p
+}
+
+/// One connection's worth of streaming, through a pipeline of its own (so a reconnect starts with no
+/// half-seen transaction). Returns the output so a reconnect can reuse it (`None` only when the
+/// pipeline lost it, which is then the error). `confirmed` is the position confirmed to the slot,
+/// carried across sessions.
 pub(crate) async fn session(
     opts: &StreamOptions,
     catalog: &Catalog,
     filter: &TableFilter,
     carry: &mut Carry,
-    sink: Box<dyn Sink>,
+    output: Output,
     shutdown: &mut watch::Receiver<bool>,
-    metrics: &Metrics,
-) -> (Box<dyn Sink>, Result<StreamSummary, SourceError>) {
+    confirmed: &mut u64,
+) -> (Option<Output>, Result<StreamSummary, SourceError>) {
     let Carry { history, last_walsender } = carry;
     let mut rs = match ReplicationStream::connect(&opts.dsn).await {
         Ok(rs) => rs,
-        Err(e) => return (sink, Err(SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))),
+        Err(e) => return (Some(output), Err(SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr()))),
     };
     if let Some(pid) = last_walsender.take() {
         release_stale_walsender(&mut rs, &opts.slot, pid).await;
@@ -426,7 +351,7 @@ pub(crate) async fn session(
         start_lsn: 0,
     };
     if let Err(e) = rs.start(&start).await {
-        return (sink, Err(map_slot_error(e, &opts.slot)));
+        return (Some(output), Err(map_slot_error(e, &opts.slot)));
     }
     if rs.backend_pid() != 0 {
         *last_walsender = Some(rs.backend_pid());
@@ -434,31 +359,31 @@ pub(crate) async fn session(
     let spill = match SpillStore::new(&opts.spill_dir.join(&opts.slot)) {
         Ok(s) => s,
         Err(e) => {
-            return (sink, Err(SourceError::Spill { dir: opts.spill_dir.display().to_string(), source: e }))
+            return (
+                Some(output),
+                Err(SourceError::Spill { dir: opts.spill_dir.display().to_string(), source: e }),
+            )
         }
     };
-    let (tx, rx) = mpsc::channel::<Batch>(4);
-    let (durable_tx, mut durable_rx) = watch::channel(0u64);
-    let writer = tokio::spawn(writer::run(sink, rx, durable_tx, opts.flush_interval));
+    let pipeline = Running::start(output, &pipeline_options(opts));
+    let mut durable_rx = pipeline.durable.clone();
     let mut reader = Reader {
         opts,
         catalog,
         filter,
-        enc: tidemark_debezium::Encoder::new(opts.encoder.clone()),
+        cfg: &opts.encoder,
         history,
         plans: HashMap::new(),
         tx: None,
         last_commit_lsn: None,
-        batch: Vec::with_capacity(BATCH_RECORDS),
+        batch: Vec::with_capacity(BATCH_EVENTS),
         state: StreamState::default(),
         stream_xid: None,
         spill,
-        metrics,
         warned_dropped: Default::default(),
-        out: tx,
+        out: pipeline.input.clone(),
     };
     let mut received = 0u64;
-    let mut confirmed = 0u64;
     let mut last_marker = 0u64;
     let mut status_tick = tokio::time::interval(opts.status_interval);
     status_tick.tick().await;
@@ -470,24 +395,25 @@ pub(crate) async fn session(
                 _ = shutdown.changed() => {
                     if *shutdown.borrow() { return Ok(()); }
                 }
-                // The writer stopped (its sink failed): stop reading at once; its error is reported
-                // below. Without this, a dead sink would only be noticed at the next batch.
+                // The pipeline stopped (its sink failed, or a change could not be encoded): stop reading
+                // at once; its error is reported below. Without this, a dead sink would only be noticed
+                // at the next batch.
                 _ = reader.out.closed() => return Ok(()),
                 _ = durable_rx.changed() => {
-                    let d = *durable_rx.borrow_and_update();
-                    if d > confirmed {
+                    let d = durable_rx.borrow_and_update().0;
+                    if d > *confirmed {
                         // Recorded before the slot hears of it: the slot never runs ahead of the file.
                         if let Some(o) = &opts.offsets_store { o.record(Lsn(d))?; }
-                        confirmed = d;
-                        metrics.confirmed_lsn.store(d, Ordering::Relaxed);
+                        *confirmed = d;
+                        metrics::gauge!(tidemark_pipeline::metrics::SOURCE_CONFIRMED_LSN).set(d as f64);
                         rs.send_status(received.max(d), d, false).await?;
                     }
-                    if opts.until_lsn.is_some_and(|u| confirmed >= u) {
+                    if opts.until_lsn.is_some_and(|u| *confirmed >= u) {
                         return Ok(());
                     }
                 }
                 _ = status_tick.tick() => {
-                    rs.send_status(received.max(confirmed), confirmed, false).await?;
+                    rs.send_status(received.max(*confirmed), *confirmed, false).await?;
                 }
                 msg = rs.next_message() => {
                     let mut msg = Some(msg?);
@@ -497,7 +423,7 @@ pub(crate) async fn session(
                             ReplicationMessage::XLogData { wal_start, data, .. } => {
                                 received = received.max(wal_start);
                                 let confirm = reader.on_xlog(wal_start, data).await?;
-                                if confirm.is_some() || reader.batch.len() >= BATCH_RECORDS {
+                                if confirm.is_some() || reader.batch.len() >= BATCH_EVENTS {
                                     if let Some(c) = confirm { last_marker = last_marker.max(c); }
                                     reader.push_batch(confirm).await?;
                                 }
@@ -509,7 +435,7 @@ pub(crate) async fn session(
                                     reader.push_batch(Some(wal_end)).await?;
                                 }
                                 if reply_requested {
-                                    rs.send_status(received.max(confirmed), confirmed, false).await?;
+                                    rs.send_status(received.max(*confirmed), *confirmed, false).await?;
                                 }
                             }
                             ReplicationMessage::End => {
@@ -518,11 +444,11 @@ pub(crate) async fn session(
                         }
                         msg = rs.try_next_message()?;
                     }
-                    metrics.received_lsn.store(received, Ordering::Relaxed);
+                    metrics::gauge!(tidemark_pipeline::metrics::SOURCE_RECEIVED_LSN).set(received as f64);
                     live.heard();
                 }
                 _ = live.wait() => match live.due() {
-                    Some(Due::Ping) => rs.send_status(received.max(confirmed), confirmed, true).await?,
+                    Some(Due::Ping) => rs.send_status(received.max(*confirmed), *confirmed, true).await?,
                     Some(Due::Dead(waited)) => {
                         return Err(SourceError::ReceiveTimeout {
                             addr: opts.dsn.addr(),
@@ -535,35 +461,35 @@ pub(crate) async fn session(
         }
     }
     .await;
-    // Hand over what is left, let the writer flush, then confirm what became durable.
+    // Hand over what is left, let the pipeline make it durable, then confirm what became durable.
     if !reader.batch.is_empty() {
         let _ = reader.push_batch(None).await;
     }
     drop(reader);
-    let (sink, wres) = match writer.await {
-        Ok(v) => v,
-        Err(e) => panic!("sink writer task panicked: {e}"),
+    let (output, pres) = match pipeline.finish().await {
+        Ok(out) => (Some(out), Ok(())),
+        Err((out, e)) => (out, Err(SourceError::Pipeline(e))),
     };
-    let durable = *durable_rx.borrow();
+    let durable = durable_rx.borrow().0;
     let recorded = match &opts.offsets_store {
-        Some(o) if durable > confirmed => o.record(Lsn(durable)),
+        Some(o) if durable > *confirmed => o.record(Lsn(durable)),
         _ => Ok(()),
     };
-    if durable > confirmed && recorded.is_ok() {
-        confirmed = durable;
-        metrics.confirmed_lsn.store(durable, Ordering::Relaxed);
+    if durable > *confirmed && recorded.is_ok() {
+        *confirmed = durable;
+        metrics::gauge!(tidemark_pipeline::metrics::SOURCE_CONFIRMED_LSN).set(durable as f64);
     }
-    let result = match (result, wres, recorded) {
-        (_, Err(e), _) => Err(SourceError::Sink(e)),
+    let result = match (result, pres, recorded) {
+        (_, Err(e), _) => Err(e),
         (Err(e), _, _) => Err(e),
         (Ok(()), Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(()), Ok(())) => {
-            let _ = rs.send_status(received.max(confirmed), confirmed, false).await;
+            let _ = rs.send_status(received.max(*confirmed), *confirmed, false).await;
             let _ = rs.finish().await;
-            Ok(metrics.summary())
+            Ok(StreamSummary { confirmed_lsn: *confirmed })
         }
     };
-    (sink, result)
+    (output, result)
 }
 
 /// After a half-open connection the server may not have noticed yet that tidemark's previous

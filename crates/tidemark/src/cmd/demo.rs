@@ -12,14 +12,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use tidemark_pgwire::replication::{fmt_lsn, parse_lsn};
 use tidemark_pgwire::Dsn;
-use tidemark_sources::stream::{Metrics, StreamOptions};
+use tidemark_pipeline::metrics as m;
+use tidemark_pipeline::Output;
+use tidemark_sources::stream::StreamOptions;
 use tidemark_testkit::Cluster;
 
 #[derive(clap::Args, Debug)]
@@ -131,11 +132,11 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     // 1. Stream.
     let opts = stream_options(&pg)?;
     let sink = tidemark_sinks::build(&sink_uri, &Default::default())?;
-    let metrics = Arc::new(Metrics::default());
+    let t = crate::telemetry::get();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Create the publication and slot first so the workload below is captured from its first row.
     drop(tidemark_sources::stream::prepare(&opts).await?);
-    let stream = tokio::spawn(tidemark_sources::stream::run(opts, sink, stop_rx, metrics.clone()));
+    let stream = tokio::spawn(tidemark_sources::stream::run(opts, Output::new(sink), stop_rx));
     println!("1. Streaming a mixed workload ({} users) to {}/ ...", a.users, a.dir.display());
     for sql in workload(a.users) {
         pg.psql("shop", &sql)?;
@@ -143,7 +144,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let marker = pg.psql("shop", "SELECT pg_logical_emit_message(false, 'tidemark.heartbeat', '')::text")?;
     let target = parse_lsn(marker.trim()).context("bad LSN from server")?;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while metrics.confirmed_lsn.load(Ordering::Relaxed) < target {
+    while (t.gauge(m::SOURCE_CONFIRMED_LSN) as u64) < target {
         if stream.is_finished() || Instant::now() > deadline {
             break;
         }
@@ -153,7 +154,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     let summary = stream.await??;
     println!(
         "   {} row events streamed; the slot confirmed up to {} (everything before it is durable in the files)",
-        summary.events,
+        t.counter(m::EVENTS),
         fmt_lsn(summary.confirmed_lsn)
     );
 
@@ -179,8 +180,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     opts2.until_lsn = Some(parse_lsn(end.trim()).context("bad LSN from server")?);
     let sink2 = tidemark_sinks::build(&sink_uri, &Default::default())?;
     let (_keep, rx2) = tokio::sync::watch::channel(false);
-    let after = tidemark_sources::stream::run(opts2, sink2, rx2, Arc::new(Metrics::default())).await?;
-    println!("   {} row event(s) streamed after the slot came back", after.events);
+    let before = t.counter(m::EVENTS);
+    tidemark_sources::stream::run(opts2, Output::new(sink2), rx2).await?;
+    println!("   {} row event(s) streamed after the slot came back", t.counter(m::EVENTS) - before);
 
     // 4. Recover the gap.
     println!("4. Recovering the gap: tidemark diff PITR1 -> PITR2, into the same folder ...");
@@ -201,21 +203,12 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         encoder: encoder.clone(),
         method: Default::default(),
     };
-    let enc = tidemark_debezium::Encoder::new(encoder);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(1024);
-    let diff = tokio::spawn(tidemark_sources::diff::run(diff_opts, Some(tx), Arc::new(Default::default())));
-    let mut records = Vec::new();
-    while let Some(ev) = rx.recv().await {
-        enc.encode_change(&ev.plan, &ev.event, ev.event.source.ts_us, &mut records)?;
-    }
-    let report = diff.await??;
-    let mut sink3 = tidemark_sinks::build(&sink_uri, &Default::default())?;
-    sink3.send(&records).await?;
-    sink3.close().await?;
-    for t in &report.tables {
+    let sink3 = tidemark_sinks::build(&sink_uri, &Default::default())?;
+    let report = super::diff::send_through_pipeline(diff_opts, sink3, Arc::new(Default::default())).await?;
+    for tr in &report.tables {
         println!(
             "   {:<18} {:>4} created {:>4} updated {:>4} deleted   {}",
-            t.table, t.created, t.updated, t.deleted, t.method
+            tr.table, tr.created, tr.updated, tr.deleted, tr.method
         );
     }
 

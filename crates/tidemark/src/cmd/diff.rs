@@ -254,57 +254,12 @@ async fn execute(
     let progress = Arc::new(DiffProgress::default());
     let ticker = spawn_progress(progress.clone());
     let report = if verify {
-        tidemark_sources::diff::run(opts, None, progress.clone()).await
+        tidemark_sources::diff::run(opts, None, progress.clone()).await?
     } else {
         let sink_opts = c.sink_options()?;
-        let mut sink = tidemark_sinks::build(c.get("sink").unwrap_or("stdout"), &sink_opts)?;
-        let encoder = tidemark_debezium::Encoder::new(opts.encoder.clone());
-        let encoders = opts.jobs.clamp(1, 4);
-        let (tx, rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);
-        let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx), progress.clone()));
-        // Encoding runs on up to four tasks beside the sink's writes: with schemas on, events are
-        // kilobytes each, and one task encoding then writing in turn was the end of the fast path.
-        // Each key has at most one event in a diff, so the order across batches carries no meaning.
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let (btx, mut brx) = tokio::sync::mpsc::channel::<Vec<tidemark_model::Record>>(8);
-        let mut tasks = Vec::new();
-        for _ in 0..encoders {
-            let (rx, btx, encoder) = (rx.clone(), btx.clone(), encoder.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut evs = Vec::with_capacity(256);
-                loop {
-                    evs.clear();
-                    if rx.lock().await.recv_many(&mut evs, 256).await == 0 {
-                        return Ok::<(), anyhow::Error>(());
-                    }
-                    let mut batch = Vec::with_capacity(evs.len() * 2);
-                    for ev in &evs {
-                        encoder.encode_change(&ev.plan, &ev.event, ev.event.source.ts_us, &mut batch)?;
-                    }
-                    if btx.send(batch).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }));
-        }
-        drop(btx);
-        while let Some(batch) = brx.recv().await {
-            sink.send(&batch).await?;
-        }
-        let mut failure = None;
-        for t in tasks {
-            if let Err(e) = t.await? {
-                failure.get_or_insert(e);
-            }
-        }
-        drop(rx);
-        let report = diff.await?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        sink.close().await?;
-        report
-    }?;
+        let dest = tidemark_sinks::build(c.get("sink").unwrap_or("stdout"), &sink_opts)?;
+        send_through_pipeline(opts, dest, progress.clone()).await?
+    };
     ticker.abort();
     print_report(&report);
     if let Some(path) = &common.summary {
@@ -316,6 +271,39 @@ async fn execute(
         eprintln!("{verdict}");
     }
     Ok(())
+}
+
+/// Run the diff with its events going through the pipeline to `dest`. Encoding runs on up to four
+/// workers beside the sink's writes (with schemas on, events are kilobytes each); each key has at most
+/// one event in a diff, so the order across batches carries no meaning and the encode stage may run
+/// them in parallel.
+pub(crate) async fn send_through_pipeline(
+    opts: DiffOptions,
+    dest: tidemark_pipeline::Destination,
+    progress: Arc<DiffProgress>,
+) -> anyhow::Result<DiffReport> {
+    use tidemark_pipeline::{Change, Event, Output, PipelineOptions, Running, SourceBatch};
+    let mut popts = PipelineOptions::new(tidemark_debezium::Encoder::new(opts.encoder.clone()));
+    popts.encode_workers = opts.jobs.clamp(1, 4);
+    popts.source_time = true;
+    popts.input_capacity = 8;
+    let pipeline = Running::start(Output::new(dest), &popts);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);
+    let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx), progress));
+    let mut evs = Vec::with_capacity(256);
+    while rx.recv_many(&mut evs, 256).await > 0 {
+        let events =
+            evs.drain(..).map(|e| Event::Change(Change { plan: e.plan, event: e.event })).collect::<Vec<_>>();
+        if pipeline.input.send(SourceBatch { events, checkpoint: None }).await.is_err() {
+            // The pipeline stopped; its error is reported below. Stop the diff's sends too.
+            break;
+        }
+    }
+    drop(rx);
+    let report = diff.await?;
+    let output = pipeline.finish().await.map_err(|(_, e)| e)?;
+    output.close().await?;
+    Ok(report?)
 }
 
 fn spawn_progress(p: Arc<DiffProgress>) -> tokio::task::JoinHandle<()> {

@@ -1,15 +1,14 @@
 //! `tidemark stream`.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tidemark_pgwire::replication::{fmt_lsn, parse_lsn};
 use tidemark_pgwire::Dsn;
+use tidemark_pipeline::metrics as m;
 use tidemark_sources::filter::FilterError;
-use tidemark_sources::stream::{Metrics, OffsetStorage, StreamOptions};
+use tidemark_sources::stream::{OffsetStorage, StreamOptions};
 
 use crate::config::{Config, ConfigError, Origin, PROPERTIES};
 
@@ -257,34 +256,35 @@ pub async fn run(a: StreamArgs) -> anyhow::Result<()> {
         });
     }
     tracing::info!(source = %opts.dsn.redacted(), publication = %opts.publication, slot = %opts.slot, sink = %sink_uri, "starting stream");
-    let metrics = Arc::new(Metrics::default());
-    let progress = spawn_progress(metrics.clone());
+    let t = crate::telemetry::get();
+    let progress = spawn_progress();
     let shutdown = super::shutdown_on_signals();
-    let res = tidemark_sources::stream::run(opts, sink, shutdown, metrics.clone()).await;
+    let res = tidemark_sources::stream::run(opts, tidemark_pipeline::Output::new(sink), shutdown).await;
     progress.abort();
     let summary = res?;
     tracing::info!(
-        events = summary.events,
-        records = summary.records,
+        events = t.counter(m::EVENTS),
+        records = t.counter(m::SINK_RECORDS),
         confirmed = %fmt_lsn(summary.confirmed_lsn),
         "stream stopped cleanly"
     );
     Ok(())
 }
 
-/// Log throughput and lag every 10 s.
-pub fn spawn_progress(m: Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+/// Log throughput and lag every 10 s, from the process's metrics.
+pub fn spawn_progress() -> tokio::task::JoinHandle<()> {
+    let t = crate::telemetry::get();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         tick.tick().await;
-        let mut last = (Instant::now(), 0u64);
+        let mut last = (Instant::now(), t.counter(m::EVENTS));
         loop {
             tick.tick().await;
-            let ev = m.events.load(Ordering::Relaxed);
-            let rate = (ev - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            let ev = t.counter(m::EVENTS);
+            let rate = ev.saturating_sub(last.1) as f64 / last.0.elapsed().as_secs_f64();
             last = (Instant::now(), ev);
-            let recv = m.received_lsn.load(Ordering::Relaxed);
-            let conf = m.confirmed_lsn.load(Ordering::Relaxed);
+            let recv = t.gauge(m::SOURCE_RECEIVED_LSN) as u64;
+            let conf = t.gauge(m::SOURCE_CONFIRMED_LSN) as u64;
             tracing::info!(
                 events = ev,
                 per_sec = rate.round() as u64,

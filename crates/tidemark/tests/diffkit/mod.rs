@@ -41,69 +41,27 @@ pub fn diff_events(o: DiffOptions) -> (DiffReport, Vec<DiffEvent>) {
     })
 }
 
-/// The row as a composite literal of its table's type, `'("v1",,"v3")'::t`: every value goes through
-/// its column type's own input function, exactly as the diff read it (NULL is an empty field).
-pub fn row_lit(ev: &DiffEvent, row: &[tidemark_model::Datum]) -> String {
-    let fields: Vec<String> = row
-        .iter()
-        .map(|d| match d {
-            tidemark_model::Datum::Text(b) => {
-                let v = String::from_utf8(b.to_vec()).unwrap();
-                format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
-            }
-            _ => String::new(),
-        })
-        .collect();
-    format!("{}::{}", lit(&format!("({})", fields.join(","))), ev.plan.table.id.quoted())
-}
-
-pub fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// Apply diff events to `db` with PostgreSQL's own input functions (composite literals).
+/// Apply diff events to `db` through the pipeline into the production PostgreSQL apply sink
+/// (`tidemark_sinks::postgres`), which writes every value through its column type's own input
+/// function (composite literals), exactly as the diff read it.
 pub fn apply(pg: &Cluster, db: &str, evs: &[DiffEvent]) {
-    let mut sql = String::from("BEGIN;\n");
-    for ev in evs {
-        let t = ev.plan.table.id.quoted();
-        let cols = &ev.plan.table.columns;
-        let key: Vec<&str> = cols.iter().filter(|c| c.is_key).map(|c| c.name.as_str()).collect();
-        let matcher = |row: &str| -> String {
-            if key.is_empty() {
-                // Keyless: remove exactly one row with the same text.
-                format!("ctid = (SELECT ctid FROM {t} x WHERE x::text = ({row})::text LIMIT 1)")
-            } else {
-                key.iter()
-                    .map(|k| format!("{t}.{q} = ({row}).{q}", q = tidemark_model::quote_ident(k)))
-                    .collect::<Vec<_>>()
-                    .join(" AND ")
-            }
-        };
-        let names = cols.iter().map(|c| tidemark_model::quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
-        match ev.event.kind {
-            tidemark_model::ChangeKind::Insert => {
-                let a = row_lit(ev, ev.event.after.as_ref().unwrap());
-                sql.push_str(&format!("INSERT INTO {t} ({names}) SELECT ({a}).*;\n"));
-            }
-            tidemark_model::ChangeKind::Delete => {
-                let b = row_lit(ev, ev.event.before.as_ref().unwrap());
-                sql.push_str(&format!("DELETE FROM {t} WHERE {};\n", matcher(&b)));
-            }
-            tidemark_model::ChangeKind::Update => {
-                let b = row_lit(ev, ev.event.before.as_ref().unwrap());
-                let a = row_lit(ev, ev.event.after.as_ref().unwrap());
-                sql.push_str(&format!(
-                    "UPDATE {t} SET ({names}) = (SELECT ({a}).*) WHERE {};\n",
-                    matcher(&b)
-                ));
-            }
-            _ => unreachable!(),
+    use tidemark_pipeline::{Change, Destination, Event, Output, PipelineOptions, Running, SourceBatch};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let dsn = tidemark_pgwire::Dsn::parse(&pg.dsn(db)).unwrap();
+        let sink = tidemark_sinks::postgres::ApplySink::connect(dsn).await.unwrap();
+        let opts = PipelineOptions::new(tidemark_debezium::Encoder::new(Default::default()));
+        let p = Running::start(Output::new(Destination::Events(Box::new(sink))), &opts);
+        for chunk in evs.chunks(500) {
+            let events = chunk
+                .iter()
+                .map(|e| Event::Change(Change { plan: e.plan.clone(), event: e.event.clone() }))
+                .collect();
+            p.input.send(SourceBatch { events, checkpoint: None }).await.expect("pipeline running");
         }
-    }
-    sql.push_str("COMMIT;\n");
-    let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(f.path(), sql).unwrap();
-    pg.psql_file(db, f.path()).unwrap();
+        let out = p.finish().await.map_err(|(_, e)| e).expect("every batch applied");
+        out.close().await.unwrap();
+    });
 }
 
 /// Independent equality: sorted row texts of every table.

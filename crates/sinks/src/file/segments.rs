@@ -1,11 +1,11 @@
-//! `file:<dir>`: JSON lines, one file per topic (`<topic>-000001.jsonl`, rotating by size), durable
-//! when written and fsynced.
+//! The blocking half of the file sink: per-topic segment files, rotation and crash repair. It runs
+//! only on the sink's own I/O thread ([`super::FileSink`]), never on an async worker.
 //!
 //! Crash safety: a `kill -9` can leave a partial last line in a topic's newest file (written but not
-//! fsynced). Such a line was never confirmed upstream, so it will be delivered again; on open the sink
-//! truncates every newest file back to its last complete line, so readers never see a torn record.
-//! That repair is only safe with one writer, so the directory is locked ([`crate::dirlock`]) for the
-//! sink's whole life and a second process pointed at it is refused at start.
+//! fsynced). Such a line was never confirmed upstream, so it will be delivered again; on open the
+//! newest file of each topic is truncated back to its last complete line, so readers never see a torn
+//! record. That repair is only safe with one writer, so the directory is locked ([`crate::dirlock`])
+//! for as long as the segments are open.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -13,10 +13,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use crate::dirlock::DirLock;
-use crate::{write_json_line, Record, Sink, SinkError};
+use crate::{write_json_line, Record, SinkError};
 
 struct TopicFile {
     file: File,
@@ -26,8 +24,8 @@ struct TopicFile {
     dirty: bool,
 }
 
-/// Writes records to per-topic JSON-lines files.
-pub struct FileSink {
+/// Per-topic JSON-lines files in one directory.
+pub(super) struct Segments {
     dir: PathBuf,
     rotate_bytes: u64,
     topics: HashMap<Arc<str>, TopicFile>,
@@ -35,9 +33,9 @@ pub struct FileSink {
     _lock: DirLock,
 }
 
-impl std::fmt::Debug for FileSink {
+impl std::fmt::Debug for Segments {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileSink").field("dir", &self.dir).finish()
+        f.debug_struct("Segments").field("dir", &self.dir).finish()
     }
 }
 
@@ -52,9 +50,9 @@ pub fn segment_name(topic: &str, seq: u32) -> String {
     format!("{safe}-{seq:06}.jsonl")
 }
 
-impl FileSink {
-    /// Open (creating the directory) and check it is writable.
-    pub fn open(dir: impl AsRef<Path>, rotate_bytes: u64) -> Result<FileSink, SinkError> {
+impl Segments {
+    /// Open (creating the directory), check it is writable and lock it.
+    pub(super) fn open(dir: impl AsRef<Path>, rotate_bytes: u64) -> Result<Segments, SinkError> {
         let dir = dir.as_ref().to_path_buf();
         let unusable = |reason: String| SinkError::Unusable { dest: dir.display().to_string(), reason };
         std::fs::create_dir_all(&dir).map_err(|e| {
@@ -66,7 +64,7 @@ impl FileSink {
         })?;
         let _ = std::fs::remove_file(&probe);
         let lock = DirLock::acquire(&dir)?;
-        Ok(FileSink {
+        Ok(Segments {
             dir,
             rotate_bytes: rotate_bytes.max(1024),
             topics: HashMap::new(),
@@ -156,7 +154,7 @@ impl FileSink {
     }
 }
 
-impl FileSink {
+impl Segments {
     /// Write out `topic`'s buffer, make its file durable and continue in the next segment.
     fn rotate(&mut self, topic: &Arc<str>) -> Result<(), SinkError> {
         let dir = self.dir.clone();
@@ -199,15 +197,17 @@ fn truncate_partial_line(file: &mut File, size: u64) -> std::io::Result<u64> {
     Ok(0)
 }
 
-#[async_trait]
-impl Sink for FileSink {
-    async fn send(&mut self, records: &[Record]) -> Result<(), SinkError> {
+impl Segments {
+    /// Append records (buffered; written out in large pieces).
+    pub(super) fn write(&mut self, records: &[Record]) -> Result<usize, SinkError> {
+        let mut bytes = 0;
         let mut big = false;
         for r in records {
             let rotate = self.rotate_bytes;
             let tf = self.topic_file(&r.topic)?;
             let start = tf.buf.len();
             write_json_line(&mut tf.buf, r);
+            bytes += tf.buf.len() - start;
             // Rotation is decided per record: a record that would take a non-empty file past the limit
             // starts the next file, so a file exceeds the limit only when one record alone does.
             if tf.size + tf.buf.len() as u64 > rotate && tf.size + start as u64 > 0 {
@@ -222,19 +222,17 @@ impl Sink for FileSink {
         if big {
             self.write_buffers(false)?;
         }
-        Ok(())
+        Ok(bytes)
     }
 
-    async fn drain(&mut self) -> Result<(), SinkError> {
+    /// Write buffered records to the files, without fsync.
+    pub(super) fn drain(&mut self) -> Result<(), SinkError> {
         self.write_buffers(false)
     }
 
-    async fn flush(&mut self) -> Result<(), SinkError> {
+    /// Write buffered records and make every file (and the directory) durable.
+    pub(super) fn sync(&mut self) -> Result<(), SinkError> {
         self.write_buffers(true)
-    }
-
-    fn describe(&self) -> String {
-        format!("file:{}", self.dir.display())
     }
 }
 
@@ -255,14 +253,14 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn writes_rotates_and_repairs_torn_lines() {
+    #[test]
+    fn writes_rotates_and_repairs_torn_lines() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = FileSink::open(dir.path(), 1024).unwrap();
+        let mut s = Segments::open(dir.path(), 1024).unwrap();
         for i in 0..100 {
-            s.send(&[rec("p.public.t", &format!("{{\"n\":{i}}}"))]).await.unwrap();
+            s.write(&[rec("p.public.t", &format!("{{\"n\":{i}}}"))]).unwrap();
         }
-        s.flush().await.unwrap();
+        s.sync().unwrap();
         let names = jsonl_files(dir.path());
         assert!(names.len() > 2, "{names:?}");
         let total: usize =
@@ -273,21 +271,21 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&last).unwrap();
         f.write_all(b"{\"topic\":\"p.public.t\",\"key\":{\"id\"").unwrap();
         drop(s);
-        let mut s = FileSink::open(dir.path(), 1024).unwrap();
-        s.send(&[rec("p.public.t", "{\"n\":100}")]).await.unwrap();
-        s.flush().await.unwrap();
+        let mut s = Segments::open(dir.path(), 1024).unwrap();
+        s.write(&[rec("p.public.t", "{\"n\":100}")]).unwrap();
+        s.sync().unwrap();
         let text = std::fs::read_to_string(&last).unwrap();
         for l in text.lines() {
             serde_check(l);
         }
     }
 
-    #[tokio::test]
-    async fn file_rotate_bytes_per_record() {
+    #[test]
+    fn file_rotate_bytes_per_record() {
         // Batches far larger than the limit: rotation must still happen between records.
         let dir = tempfile::tempdir().unwrap();
         let limit = 2048u64;
-        let mut s = FileSink::open(dir.path(), limit).unwrap();
+        let mut s = Segments::open(dir.path(), limit).unwrap();
         let mut n = 0;
         for batch in 0..5 {
             let recs: Vec<Record> = (0..200)
@@ -298,12 +296,12 @@ mod tests {
                     rec("p.public.t", &format!("{{\"n\":{n},\"pad\":\"{}\"}}", "x".repeat(pad)))
                 })
                 .collect();
-            s.send(&recs).await.unwrap();
+            s.write(&recs).unwrap();
             if batch % 2 == 0 {
-                s.flush().await.unwrap();
+                s.sync().unwrap();
             }
         }
-        s.flush().await.unwrap();
+        s.sync().unwrap();
         let names = jsonl_files(dir.path());
         assert!(names.len() > 10, "{names:?}");
         let mut total = 0;
@@ -344,11 +342,5 @@ mod tests {
 
     fn serde_check(l: &str) {
         assert!(l.starts_with("{\"topic\":") && l.ends_with('}'), "torn line {l:?}");
-    }
-
-    #[test]
-    fn unwritable_directory_is_a_clear_error() {
-        let e = FileSink::open("/proc/tidemark-cannot-exist", 1024).unwrap_err().to_string();
-        assert!(e.contains("not usable"), "{e}");
     }
 }
