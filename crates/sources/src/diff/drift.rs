@@ -16,6 +16,8 @@
 
 use tidemark_model::quote_ident;
 
+use super::catalog::Column;
+
 /// How one column of the new side is read on the old side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OldColumn {
@@ -107,6 +109,72 @@ pub fn lossless_widening(old: &str, new: &str) -> bool {
     }
 }
 
+/// How the old side's columns differ from the compared new ones.
+#[derive(Debug, Default)]
+pub(super) struct Drift {
+    /// How each compared column is read on the old side.
+    pub old_side: Vec<OldColumn>,
+    /// Schema changes the diff handles (for the report).
+    pub notes: Vec<String>,
+    /// Changes that make the table incomparable, each with its fix.
+    pub problems: Vec<String>,
+}
+
+/// Compare the columns to diff (`wanted`, from new: all of `all` or a publication's column list) with the
+/// old side's (`None` when the table is missing there).
+pub(super) fn compare(wanted: &[Column], all: &[Column], old: Option<&[Column]>, column_list: bool) -> Drift {
+    let mut d = Drift { old_side: vec![OldColumn::Same; wanted.len()], ..Default::default() };
+    let Some(old_cols) = old else {
+        return d;
+    };
+    for (i, c) in wanted.iter().enumerate() {
+        match old_cols.iter().find(|o| o.name == c.name) {
+            None => {
+                d.old_side[i] = OldColumn::Added;
+                d.notes.push(format!(
+                    "column {} added in the gap (old rows read as NULL)",
+                    quote_ident(&c.name)
+                ));
+            }
+            Some(o) if o.format == c.format => {}
+            Some(o) if lossless_widening(&o.format, &c.format) => {
+                d.old_side[i] = OldColumn::Widened { from: o.format.clone() };
+                d.notes.push(format!(
+                    "column {} widened from {} to {} (compared by value)",
+                    quote_ident(&c.name),
+                    o.format,
+                    c.format
+                ));
+            }
+            Some(o) => d.problems.push(format!(
+                "column {} changed type from {} (old) to {} (new), which is not a lossless widening, so \
+                 old and new values cannot be compared. Fix: leave the table out (--exclude) and compare it \
+                 by other means",
+                quote_ident(&c.name),
+                o.format,
+                c.format
+            )),
+        }
+    }
+    if !column_list {
+        for o in old_cols {
+            if !all.iter().any(|c| c.name == o.name) {
+                d.notes.push(format!("column {} dropped in the gap (not compared)", quote_ident(&o.name)));
+            }
+        }
+    }
+    d
+}
+
+/// A key column only in new: old and new rows cannot be matched.
+pub(super) fn key_added(name: &str) -> String {
+    format!(
+        "key column {} was added in the gap, so old and new rows cannot be matched. Fix: leave the \
+         table out (--exclude) and compare it by other means",
+        quote_ident(name)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +212,44 @@ mod tests {
         ] {
             assert!(!lossless_widening(o, n), "{o} -> {n}");
         }
+    }
+
+    fn col(name: &str, format: &str) -> Column {
+        Column {
+            name: name.into(),
+            type_oid: 0,
+            type_modifier: -1,
+            format: format.into(),
+            not_null: false,
+            default: None,
+        }
+    }
+
+    #[test]
+    fn column_drift() {
+        let new = [col("id", "integer"), col("n", "bigint"), col("added", "text"), col("t", "text")];
+        let old = [col("id", "integer"), col("n", "integer"), col("gone", "text"), col("t", "integer")];
+        let d = compare(&new, &new, Some(&old), false);
+        assert_eq!(
+            d.old_side,
+            vec![
+                OldColumn::Same,
+                OldColumn::Widened { from: "integer".into() },
+                OldColumn::Added,
+                OldColumn::Same
+            ]
+        );
+        assert_eq!(d.notes.len(), 3, "{:?}", d.notes);
+        assert!(d.notes[2].contains("\"gone\" dropped"), "{:?}", d.notes);
+        assert_eq!(d.problems.len(), 1);
+        assert!(d.problems[0].contains("changed type from integer (old) to text (new)"));
+        // A publication's column list: columns outside it are not reported as dropped.
+        assert_eq!(compare(&new[..1], &new, Some(&old), true).notes.len(), 0);
+        // The table missing on the old side: nothing to compare.
+        let d = compare(&new, &new, None, false);
+        assert!(
+            d.notes.is_empty() && d.problems.is_empty() && d.old_side.iter().all(|o| *o == OldColumn::Same)
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl KeyKind {
 }
 
 /// Compare two (escaped) sort-key fields of the given kind.
-pub fn compare(kind: KeyKind, a: &Bytes, b: &Bytes) -> Ordering {
+pub fn compare(kind: KeyKind, a: &[u8], b: &[u8]) -> Ordering {
     match kind {
         KeyKind::Int => {
             let pa = std::str::from_utf8(a).ok().and_then(|s| s.parse::<i128>().ok());
@@ -61,9 +61,12 @@ pub fn compare(kind: KeyKind, a: &Bytes, b: &Bytes) -> Ordering {
         }
         KeyKind::Bytes | KeyKind::Repr => {
             if memchr::memchr(b'\\', a).is_none() && memchr::memchr(b'\\', b).is_none() {
-                a[..].cmp(&b[..])
+                a.cmp(b)
             } else {
-                super::copy::unescape(a)[..].cmp(&super::copy::unescape(b)[..])
+                let (mut ua, mut ub) = (Vec::with_capacity(a.len()), Vec::with_capacity(b.len()));
+                crate::copy::unescape_into(a, &mut ua);
+                crate::copy::unescape_into(b, &mut ub);
+                ua.cmp(&ub)
             }
         }
     }
@@ -80,6 +83,42 @@ pub fn compare_keys(kinds: &[KeyKind], a: &[Bytes], b: &[Bytes]) -> Ordering {
     Ordering::Equal
 }
 
+/// Compare composite sort keys given as the leading part of two COPY text lines (`kinds.len()` fields
+/// separated by tabs, as [`key_end`] delimits them), field by field, without splitting them into a
+/// vector first.
+pub fn compare_key_text(kinds: &[KeyKind], a: &[u8], b: &[u8]) -> Ordering {
+    let (mut a, mut b) = (a, b);
+    for (i, k) in kinds.iter().enumerate() {
+        let last = i + 1 == kinds.len();
+        let (fa, ra) = split_field(a, last);
+        let (fb, rb) = split_field(b, last);
+        match compare(*k, fa, fb) {
+            Ordering::Equal => {}
+            o => return o,
+        }
+        (a, b) = (ra, rb);
+    }
+    Ordering::Equal
+}
+
+/// The first field of `s` and what follows its tab (the whole of `s` when `last`).
+fn split_field(s: &[u8], last: bool) -> (&[u8], &[u8]) {
+    if last {
+        return (s, &[]);
+    }
+    match memchr::memchr(b'\t', s) {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &[]),
+    }
+}
+
+/// Where the first `nk` fields of a COPY text line end: the offset of the tab after them, or `None`
+/// when the line has no more than `nk` fields.
+#[inline]
+pub fn key_end(line: &[u8], nk: usize) -> Option<usize> {
+    memchr::memchr_iter(b'\t', line).nth(nk - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +132,29 @@ mod tests {
         // Escaped text must compare on its unescaped bytes: tab (0x09) sorts before newline (0x0A),
         // although the escapes' letters ('t' > 'n') would say otherwise.
         assert_eq!(compare(KeyKind::Bytes, &b("a\\tb"), &b("a\\nb")), Ordering::Less);
+    }
+
+    #[test]
+    fn key_text_compares_like_split_fields() {
+        let kinds = [KeyKind::Int, KeyKind::Bytes];
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"9\tb", b"10\ta"),
+            (b"10\tb", b"10\ta"),
+            (b"10\ta", b"10\ta"),
+            (b"-1\tz", b"1\ta"),
+            (b"3\ta\\tb", b"3\ta\\nb"),
+        ];
+        for (a, b) in cases {
+            let split = |l: &[u8]| l.split(|c| *c == b'\t').map(Bytes::copy_from_slice).collect::<Vec<_>>();
+            assert_eq!(
+                compare_key_text(&kinds, a, b),
+                compare_keys(&kinds, &split(a), &split(b)),
+                "{a:?} {b:?}"
+            );
+        }
+        assert_eq!(compare_key_text(&kinds, b"9\tb", b"10\ta"), Ordering::Less);
+        assert_eq!(key_end(b"1\t2\t3", 1), Some(1));
+        assert_eq!(key_end(b"1\t2\t3", 2), Some(3));
+        assert_eq!(key_end(b"1\t2", 2), None);
     }
 }

@@ -20,18 +20,13 @@
 //!   at or before where `b` left it or is now).
 //!
 //! Timeline ids with identical histories are taken to name the same timeline, as PostgreSQL itself does
-//! when it follows timelines. Nothing is created on either server; history files are read with
-//! `pg_read_file` (superuser or pg_read_server_files) or `TIMELINE_HISTORY` on a replication connection.
+//! when it follows timelines. This module is the decision only (pure, unit-tested); the facts come from
+//! [`catalog::probe`](super::catalog::probe), which reads history files with `pg_read_file` (superuser or
+//! pg_read_server_files) or `TIMELINE_HISTORY` on a replication connection and creates nothing.
 
 use std::str::FromStr;
 
 use tidemark_model::Lsn;
-use tidemark_pgwire::replication::ReplicationStream;
-use tidemark_pgwire::Dsn;
-use tokio_postgres::Client;
-
-use crate::catalog::Catalog;
-use crate::SourceError;
 
 /// What is known about one side's place in the cluster's history.
 #[derive(Debug, Clone)]
@@ -49,9 +44,9 @@ pub struct Side {
     /// The timeline the side writes (primary) or replays (standby), when it could be learned.
     pub timeline: Option<u32>,
     /// WAL position (write or replay) before the diff's snapshot was taken.
-    pub pos_before: u64,
+    pub pos_before: Lsn,
     /// WAL position after the snapshot was taken (an upper bound of what the snapshot contains).
-    pub pos_after: u64,
+    pub pos_after: Lsn,
     /// Latest checkpoint's timeline.
     pub ckpt_tli: u32,
     /// The timeline before the latest checkpoint's (different only for the checkpoint that ended a
@@ -63,7 +58,7 @@ pub struct Side {
     pub snapshot_xmax: u64,
     /// Ancestor timelines and where each ended, from the current timeline's history file
     /// (`Ok(vec![])` on timeline 1), or why they could not be read.
-    pub history: Result<Vec<(u32, u64)>, String>,
+    pub history: Result<Vec<(u32, Lsn)>, String>,
 }
 
 impl Default for Side {
@@ -76,8 +71,8 @@ impl Default for Side {
             pid: 0,
             in_recovery: false,
             timeline: None,
-            pos_before: 0,
-            pos_after: 0,
+            pos_before: Lsn::ZERO,
+            pos_after: Lsn::ZERO,
             ckpt_tli: 0,
             ckpt_prev_tli: 0,
             ckpt_next_xid: 0,
@@ -87,137 +82,21 @@ impl Default for Side {
     }
 }
 
-/// Position before the snapshot, and the system identifier (read on a plain connection).
-pub async fn position(dsn: &Dsn) -> Result<(String, u64), SourceError> {
-    let c = Catalog::connect(dsn).await?;
-    let r = c
-        .client
-        .query_one(
-            "SELECT system_identifier::text, (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
-             ELSE pg_current_wal_lsn() END)::text FROM pg_control_system()",
-            &[],
-        )
-        .await
-        .map_err(|e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e)))?;
-    let pos: Option<String> = r.get(1);
-    Ok((r.get(0), pos.and_then(|p| Lsn::from_str(&p).ok()).map_or(0, |l| l.0)))
-}
-
-/// Everything else, after the diff's snapshot exists (`coord` is the side's snapshot transaction).
-/// Query failures leave fields unknown (the proof then fails and says why); they never fail the diff.
-pub async fn probe(
-    label: &'static str,
-    dsn: &Dsn,
-    coord: &Client,
-    sysid: String,
-    pos_before: u64,
-) -> Result<Side, SourceError> {
-    // Unknown values fail the proof: xmax "infinite", next xid 0.
-    let mut s = Side {
-        label,
-        sysid,
-        pos_before,
-        snapshot_xmax: u64::MAX,
-        history: Err("not read".into()),
-        ..Default::default()
-    };
-    if let Ok(r) = coord
-        .query_one("SELECT txid_snapshot_xmax(txid_current_snapshot())::int8, pg_backend_pid()", &[])
-        .await
-    {
-        s.snapshot_xmax = r.get::<_, i64>(0) as u64;
-        s.pid = r.get(1);
-    }
-    let c = Catalog::connect(dsn).await?;
-    let q = "SELECT pg_is_in_recovery(), pg_postmaster_start_time()::text, \
-               (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text, \
-               (CASE WHEN pg_is_in_recovery() THEN NULL \
-                     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END), \
-               k.timeline_id, k.prev_timeline_id, k.next_xid \
-             FROM pg_control_checkpoint() k";
-    let r = match c.client.query_one(q, &[]).await {
-        Ok(r) => r,
-        Err(e) => {
-            s.history = Err(format!("cannot read the {label} side's WAL position: {e}"));
-            return Ok(s);
-        }
-    };
-    s.in_recovery = r.get(0);
-    s.started = r.get(1);
-    s.pos_after = r.get::<_, Option<String>>(2).and_then(|p| Lsn::from_str(&p).ok()).map_or(0, |l| l.0);
-    s.timeline = r.get::<_, Option<i32>>(3).map(|t| t as u32);
-    s.ckpt_tli = r.get::<_, i32>(4) as u32;
-    s.ckpt_prev_tli = r.get::<_, i32>(5) as u32;
-    // Unknown next xid: treated as "took writes" (the proof fails safe).
-    s.ckpt_next_xid = parse_full_xid(&r.get::<_, String>(6)).unwrap_or(0);
-    // A standby's timeline is what IDENTIFY_SYSTEM reports (needs a replication connection).
-    let mut repl = None;
-    if s.timeline.is_none() {
-        if let Ok(mut rs) = ReplicationStream::connect(dsn).await {
-            if let Ok(id) = rs.identify_system().await {
-                s.timeline = Some(id.timeline).filter(|t| *t > 0);
-            }
-            repl = Some(rs);
-        }
-    }
-    let Some(tli) = s.timeline else {
-        s.history = Err(format!(
-            "cannot learn the {label} side's timeline (a standby needs a role with REPLICATION and a \
-             pg_hba.conf replication entry)"
-        ));
-        return Ok(s);
-    };
-    if tli == 1 {
-        s.history = Ok(Vec::new());
-        return Ok(s);
-    }
-    let file = format!("pg_wal/{tli:08X}.history");
-    if let Ok(r) = c.client.query_one("SELECT pg_read_file($1)", &[&file]).await {
-        s.history = parse_history(&r.get::<_, String>(0));
-        return Ok(s);
-    }
-    if repl.is_none() {
-        repl = ReplicationStream::connect(dsn).await.ok();
-    }
-    if let Some(rs) = repl.as_mut() {
-        if let Ok(r) = rs.simple_query(&format!("TIMELINE_HISTORY {tli}")).await {
-            if let Some(content) = r.get("content") {
-                s.history = parse_history(content);
-                return Ok(s);
-            }
-        }
-    }
-    s.history = Err(format!(
-        "cannot read the history of timeline {tli} on the {label} side (needs superuser, \
-         pg_read_server_files, or a role with REPLICATION for TIMELINE_HISTORY)"
-    ));
-    Ok(s)
-}
-
-/// Whether `new`'s backend is visible from `old`'s cluster (one running cluster).
-pub async fn sees_backend(coord: &Client, pid: i32) -> bool {
-    coord
-        .query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid])
-        .await
-        .map(|r| r.get::<_, i64>(0) > 0)
-        .unwrap_or(false)
-}
-
 /// `epoch:xid` as a full 64-bit transaction id.
-fn parse_full_xid(s: &str) -> Option<u64> {
+pub(super) fn parse_full_xid(s: &str) -> Option<u64> {
     let (e, x) = s.split_once(':')?;
     Some((e.trim().parse::<u64>().ok()? << 32) | x.trim().parse::<u64>().ok()?)
 }
 
 /// A timeline history file: `parentTLI<TAB>switchpoint<TAB>reason` lines, `#` comments.
-pub fn parse_history(text: &str) -> Result<Vec<(u32, u64)>, String> {
+pub fn parse_history(text: &str) -> Result<Vec<(u32, Lsn)>, String> {
     let mut out = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let mut f = line.split_whitespace();
         let tli = f.next().and_then(|t| t.parse::<u32>().ok());
         let lsn = f.next().and_then(|l| Lsn::from_str(l).ok());
         match (tli, lsn) {
-            (Some(t), Some(l)) => out.push((t, l.0)),
+            (Some(t), Some(l)) => out.push((t, l)),
             _ => return Err(format!("unreadable timeline history line {line:?}")),
         }
     }
@@ -248,10 +127,6 @@ pub fn prove(old: &Side, new: &Side, same_cluster: bool) -> Result<String, Strin
     }
 }
 
-fn lsn(p: u64) -> Lsn {
-    Lsn(p)
-}
-
 /// `a` is an earlier state of `b`'s history.
 fn ancestor(a: &Side, b: &Side) -> Result<String, String> {
     let (al, bl) = (a.label, b.label);
@@ -273,17 +148,14 @@ fn ancestor(a: &Side, b: &Side) -> Result<String, String> {
             return Err(format!(
                 "the {al} side's latest checkpoint is not the one that ended its recovery (a checkpoint ran \
                  since, or it was promoted with pg_promote), so it cannot be shown to have taken no writes \
-                 since it left timeline {parent} at {}",
-                lsn(switch)
+                 since it left timeline {parent} at {switch}"
             ));
         }
         if a.snapshot_xmax > a.ckpt_next_xid {
             return Err(format!(
                 "the {al} side took writes after it was promoted (transactions {}..{} committed after the \
-                 end of its recovery at {} on timeline {parent})",
-                a.ckpt_next_xid,
-                a.snapshot_xmax,
-                lsn(switch)
+                 end of its recovery at {switch} on timeline {parent})",
+                a.ckpt_next_xid, a.snapshot_xmax
             ));
         }
         (parent, switch, before)
@@ -302,23 +174,26 @@ fn ancestor(a: &Side, b: &Side) -> Result<String, String> {
     };
     if b_prefix != prefix {
         return Err(format!(
-            "the {al} and {bl} sides reached timeline {tli} through different histories ({prefix:?} vs \
-             {b_prefix:?})"
+            "the {al} and {bl} sides reached timeline {tli} through different histories ({} vs {})",
+            show(prefix),
+            show(b_prefix)
         ));
     }
     if pos > end {
         return Err(format!(
-            "the {al} side's data reaches {} on timeline {tli}, past {} where the {bl} side's history \
-             leaves it",
-            lsn(pos),
-            lsn(end)
+            "the {al} side's data reaches {pos} on timeline {tli}, past {end} where the {bl} side's \
+             history leaves it"
         ));
     }
     Ok(format!(
-        "the {al} side is an earlier state of the {bl} side's history (timeline {tli} at {} <= {})",
-        lsn(pos),
-        lsn(end)
+        "the {al} side is an earlier state of the {bl} side's history (timeline {tli} at {pos} <= {end})"
     ))
+}
+
+/// A timeline history for messages: `[1 until 0/3000060, 2 until 0/5000000]`.
+fn show(history: &[(u32, Lsn)]) -> String {
+    let parts: Vec<String> = history.iter().map(|(t, l)| format!("{t} until {l}")).collect();
+    format!("[{}]", parts.join(", "))
 }
 
 #[cfg(test)]
@@ -326,6 +201,8 @@ mod tests {
     use super::*;
 
     fn side(label: &'static str, tli: u32, hist: Vec<(u32, u64)>, pos: u64) -> Side {
+        let hist: Vec<(u32, Lsn)> = hist.into_iter().map(|(t, l)| (t, Lsn(l))).collect();
+        let pos = Lsn(pos);
         Side {
             label,
             sysid: "1".into(),
@@ -346,7 +223,7 @@ mod tests {
     fn history_file_parses() {
         let h =
             parse_history("1\t0/3000060\tno recovery target specified\n\n2\t0/5000000\tat restore point\n");
-        assert_eq!(h, Ok(vec![(1, 0x3000060), (2, 0x5000000)]));
+        assert_eq!(h, Ok(vec![(1, Lsn(0x3000060)), (2, Lsn(0x5000000))]));
         assert!(parse_history("x y").is_err());
         assert_eq!(parse_full_xid("1:5"), Some((1 << 32) | 5));
     }
@@ -382,7 +259,7 @@ mod tests {
         let mut standby = side("old", 1, vec![], 0x400);
         standby.in_recovery = true;
         assert!(prove(&standby, &primary, false).is_ok());
-        standby.pos_after = 0x600;
+        standby.pos_after = Lsn(0x600);
         assert!(prove(&standby, &primary, false).is_err());
         // Two primaries on timeline 1 (a copied data directory): never provable.
         let copy = side("old", 1, vec![], 0x300);

@@ -1,9 +1,17 @@
-//! Reading `COPY ... TO STDOUT` (text format) as a stream of lines, and splitting/unescaping fields.
+//! Reading `COPY … TO STDOUT` answers over a lean [`Connection`]: text lines ([`CopyLines`]), binary
+//! `(ctid, xmin)` tuples ([`TidXminReader`]), and splitting/unescaping COPY text fields.
+//!
+//! Kept outside `diff` because every bulk reader needs it: the diff's merge today, snapshots (which read
+//! tables with COPY the same way) next.
 //!
 //! Why text COPY: it is PostgreSQL's exact, deterministic spelling of every value (the type's output
 //! function), so two rows are equal exactly when their lines are byte-equal — which lets the diff skip
 //! unchanged rows without decoding them, and makes `1.0` vs `1.00`, NaN, xml, json and point compare
 //! correctly without needing an `=` operator.
+//!
+//! Invariant: the readers are zero-copy over their receive buffers (a line is a [`Bytes`] slice of the
+//! block it arrived in) and leave the connection ready for the next query once they returned `None` (or
+//! [`TidXminReader::drain`] ran).
 
 use bytes::{Bytes, BytesMut};
 use tidemark_pgwire::{Connection, PgError};
@@ -240,7 +248,13 @@ pub fn unescape(field: &Bytes) -> Bytes {
         return field.clone();
     }
     let mut out = Vec::with_capacity(field.len());
-    let b = &field[..];
+    unescape_into(field, &mut out);
+    Bytes::from(out)
+}
+
+/// Undo COPY text escaping of `field`, appending the bytes to `out`.
+pub fn unescape_into(field: &[u8], out: &mut Vec<u8>) {
+    let b = field;
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && i + 1 < b.len() {
@@ -280,7 +294,6 @@ pub fn unescape(field: &Bytes) -> Bytes {
             i += 1;
         }
     }
-    Bytes::from(out)
 }
 
 #[cfg(test)]
