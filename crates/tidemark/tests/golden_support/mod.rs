@@ -27,6 +27,13 @@ pub const MESSAGES: Set =
     Set { zoo: "messages_zoo.sql", workload: "messages_workload.sql", prefix: "messages_" };
 pub const EDGE_FAIL: Set =
     Set { zoo: "edge_fail_zoo.sql", workload: "edge_fail_workload.sql", prefix: "edge_fail_" };
+pub const EXTENSIONS: Set =
+    Set { zoo: "extensions_zoo.sql", workload: "extensions_workload.sql", prefix: "extensions_" };
+pub const EXTENSIONS_FAIL: Set = Set {
+    zoo: "extensions_fail_zoo.sql",
+    workload: "extensions_fail_workload.sql",
+    prefix: "extensions_fail_",
+};
 
 fn normalize(v: &mut Value, path: &str) {
     match v {
@@ -215,9 +222,27 @@ pub fn run_mode(pg: &Cluster, set: &Set, name: &str, mode: &serde_json::Map<Stri
 
 /// Run one mode of a set on a fresh cluster and fail the test on any difference.
 pub fn assert_mode(set: &Set, name: &str) {
+    assert_mode_with(set, name, &[]);
+}
+
+/// [`assert_mode`] for a set whose SQL needs extensions the server may lack: the test fails (never
+/// skips) when one is not installed, saying how to install it.
+pub fn assert_mode_with(set: &Set, name: &str, extensions: &[&str]) {
     let modes = modes(set);
     let mode = modes.get(name).unwrap_or_else(|| panic!("mode {name} not in {}modes.json", set.prefix));
     let pg = Cluster::start().unwrap();
+    for ext in extensions {
+        let available = pg
+            .psql("postgres", &format!("SELECT count(*) FROM pg_available_extensions WHERE name = '{ext}'"))
+            .unwrap();
+        assert_eq!(
+            available.trim(),
+            "1",
+            "PostgreSQL extension {ext:?} is not installed for the server in {}; run `bash .ci/run` (it \
+             installs postgresql-<version>-postgis-3 and builds pgvector) or install it by hand",
+            pg.bin_dir().display()
+        );
+    }
     let problems = run_mode(&pg, set, name, mode.as_object().unwrap());
     assert!(problems.is_empty(), "{} differences from Debezium:\n{}", problems.len(), problems.join("\n"));
 }
