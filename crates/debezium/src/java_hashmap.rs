@@ -63,7 +63,12 @@ fn table_size_for(cap: usize) -> usize {
 impl<V: Copy> JavaShortMap<V> {
     /// `new HashMap<>(initial_capacity)`.
     pub fn with_capacity(initial_capacity: usize) -> Self {
-        JavaShortMap { nodes: Vec::new(), table: Vec::new(), size: 0, threshold: table_size_for(initial_capacity) }
+        JavaShortMap {
+            nodes: Vec::new(),
+            table: Vec::new(),
+            size: 0,
+            threshold: table_size_for(initial_capacity),
+        }
     }
 
     /// Entries in iteration order (`entrySet()`).
@@ -180,7 +185,8 @@ impl<V: Copy> JavaShortMap<V> {
                 self.split(e, j, old_cap);
             } else {
                 // Preserve order: the low list stays at j, the high list moves to j + oldCap.
-                let (mut lo_head, mut lo_tail, mut hi_head, mut hi_tail): (Opt, Opt, Opt, Opt) = (None, None, None, None);
+                let (mut lo_head, mut lo_tail, mut hi_head, mut hi_tail): (Opt, Opt, Opt, Opt) =
+                    (None, None, None, None);
                 let mut cur = Some(e);
                 while let Some(x) = cur {
                     cur = self.nodes[x].next;
@@ -333,15 +339,19 @@ impl<V: Copy> JavaShortMap<V> {
     /// `TreeNode.split` on resize: low and high halves keep their order; a half of at most six
     /// entries becomes a plain list, a larger one is re-treeified only when the other half is not empty.
     fn split(&mut self, first: usize, index: usize, bit: usize) {
-        let (mut lo_head, mut lo_tail, mut hi_head, mut hi_tail): (Opt, Opt, Opt, Opt) = (None, None, None, None);
+        let (mut lo_head, mut lo_tail, mut hi_head, mut hi_tail): (Opt, Opt, Opt, Opt) =
+            (None, None, None, None);
         let (mut lc, mut hc) = (0usize, 0usize);
         let mut cur = Some(first);
         while let Some(x) = cur {
             cur = self.nodes[x].next;
             self.nodes[x].next = None;
             let lo = (self.nodes[x].hash as u32 as usize) & bit == 0;
-            let (head, tail, count) =
-                if lo { (&mut lo_head, &mut lo_tail, &mut lc) } else { (&mut hi_head, &mut hi_tail, &mut hc) };
+            let (head, tail, count) = if lo {
+                (&mut lo_head, &mut lo_tail, &mut lc)
+            } else {
+                (&mut hi_head, &mut hi_tail, &mut hc)
+            };
             self.nodes[x].prev = *tail;
             match *tail {
                 None => *head = Some(x),
@@ -562,6 +572,28 @@ mod tests {
         m.put(5, 3.0);
         // Two buckets until the second put resizes to four: 5 in bucket 1, 3 in bucket 3.
         assert_eq!(m.entries(), vec![(5, 3.0), (3, 2.0)]);
+    }
+
+    proptest::proptest! {
+        /// Every key put is iterated exactly once, with its last value, whatever the collisions (strided
+        /// keys pile into a few buckets and exercise tree bins, their splits and untreeify).
+        #[test]
+        fn entries_hold_every_key_once(stride in 1i16..512, offset in 0i16..64, n in 0usize..400, extra in proptest::collection::vec(proptest::num::i16::ANY, 0..50)) {
+            let mut keys: Vec<i16> = (0..n).map(|i| offset.wrapping_add((i as i16).wrapping_mul(stride))).collect();
+            keys.extend(extra);
+            let mut m = JavaShortMap::with_capacity(keys.len());
+            for (i, &k) in keys.iter().enumerate() {
+                m.put(k, i);
+            }
+            let got = m.entries();
+            let mut want: std::collections::BTreeMap<i16, usize> = std::collections::BTreeMap::new();
+            for (i, &k) in keys.iter().enumerate() {
+                want.insert(k, i);
+            }
+            let mut sorted = got.clone();
+            sorted.sort();
+            proptest::prop_assert_eq!(sorted, want.into_iter().collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -27,6 +27,11 @@ fn extension_types_binary_hex() {
     assert_mode_with(&EXTENSIONS, "binary_hex", NEEDS);
 }
 
+#[test]
+fn extension_types_binary_base64() {
+    assert_mode_with(&EXTENSIONS, "binary_base64", NEEDS);
+}
+
 /// include.unknown.datatypes changes nothing: these types are mapped.
 #[test]
 fn extension_types_unknown_types() {
