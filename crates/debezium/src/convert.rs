@@ -576,10 +576,8 @@ impl Conv {
                 out.extend_from_slice(b"\"\"")
             }
             Conv::Point => out.extend_from_slice(b"{\"x\":0.0,\"y\":0.0,\"wkb\":null,\"srid\":null}"),
-            // A sparsevec has no fallback; record.rs asks `Conv::fallback` first and stops instead.
-            Conv::Ext(e) => {
-                let _ = e.write_fallback(out);
-            }
+            // A sparsevec has none: record.rs asks `Conv::fallback_refused` first and stops instead.
+            Conv::Ext(e) => e.write_fallback(out).unwrap_or_default(),
             Conv::Array(_) => out.extend_from_slice(b"[]"),
             Conv::Hstore(HstoreMode::Map) => out.extend_from_slice(b"{}"),
             _ => out.extend_from_slice(b"\"\""),
