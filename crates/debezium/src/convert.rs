@@ -3,6 +3,7 @@
 
 use crate::array_temporal::{write_array_elem, write_timestamp};
 use crate::config::{BinaryMode, DecimalMode, EncoderConfig, HstoreMode, IntervalMode, TimePrecisionMode};
+use crate::extension_types::ExtConv;
 use crate::instants;
 use crate::json::{self, write_b64, write_f32, write_f64, write_int, write_str};
 use crate::temporal;
@@ -110,6 +111,8 @@ pub enum Conv {
     UnknownBytes,
     /// A string column whose value Debezium always writes as null (`name`).
     NullString,
+    /// PostGIS and pgvector types, recognised by name (see [`crate::extension_types`]).
+    Ext(ExtConv),
 }
 
 fn time_precision(typmod: i32) -> u32 {
@@ -202,8 +205,9 @@ impl Conv {
                 "citext" => Some(Conv::Str(None)),
                 "ltree" => Some(Conv::Str(Some("io.debezium.data.Ltree"))),
                 "hstore" => Some(Conv::Hstore(cfg.hstore)),
-                _ if cfg.include_unknown_datatypes => Some(Conv::UnknownBytes),
-                _ => None,
+                name => ExtConv::for_type_name(name)
+                    .map(Conv::Ext)
+                    .or_else(|| cfg.include_unknown_datatypes.then_some(Conv::UnknownBytes)),
             },
             TypeKind::Other if cfg.include_unknown_datatypes => Some(Conv::UnknownBytes),
             TypeKind::Other => None,
@@ -216,16 +220,18 @@ impl Conv {
             return None;
         }
         let inner = Self::for_type_depth(elem, typmod, reg, cfg, depth + 1)?;
-        if matches!(inner, Conv::UnknownBytes | Conv::Array(_)) {
-            return None;
+        match inner {
+            Conv::UnknownBytes | Conv::Array(_) => None,
+            Conv::Ext(e) => e.array().map(Conv::Ext),
+            inner => Some(Conv::Array(Box::new(inner))),
         }
-        Some(Conv::Array(Box::new(inner)))
     }
 
     /// Connect schema JSON for this column, without the trailing `"field"` key and closing brace.
     /// `default` is the JSON of the default value, if any.
     pub fn schema_open(&self, optional: bool, default: Option<&str>) -> String {
         let (ty, extra, name, params): (&str, String, Option<&str>, Option<String>) = match self {
+            Conv::Ext(e) => return e.schema_open(optional),
             Conv::Bool | Conv::Bit1 => ("boolean", String::new(), None, None),
             Conv::Int16 => ("int16", String::new(), None, None),
             Conv::Int32 => ("int32", String::new(), None, None),
@@ -544,6 +550,7 @@ impl Conv {
                 let elems = parse_array(text)?;
                 write_array(out, inner, &elems)?;
             }
+            Conv::Ext(e) => e.write(out, text)?,
         }
         Ok(())
     }
@@ -569,6 +576,8 @@ impl Conv {
                 out.extend_from_slice(b"\"\"")
             }
             Conv::Point => out.extend_from_slice(b"{\"x\":0.0,\"y\":0.0,\"wkb\":null,\"srid\":null}"),
+            // A sparsevec has none: record.rs asks `Conv::fallback_refused` first and stops instead.
+            Conv::Ext(e) => e.write_fallback(out).unwrap_or_default(),
             Conv::Array(_) => out.extend_from_slice(b"[]"),
             Conv::Hstore(HstoreMode::Map) => out.extend_from_slice(b"{}"),
             _ => out.extend_from_slice(b"\"\""),
@@ -768,17 +777,22 @@ pub enum ArrayElem {
 /// Parse a PostgreSQL array literal (`{1,2,NULL}`, `{"a b","c\"d"}`, `{{1,2},{3,4}}`, with an
 /// optional `[1:2]=` dimension prefix).
 pub fn parse_array(text: &str) -> Result<Vec<ArrayElem>, String> {
+    parse_array_delim(text, b',')
+}
+
+/// [`parse_array`] for an element type declared with another delimiter (PostGIS: `:`).
+pub fn parse_array_delim(text: &str, delim: u8) -> Result<Vec<ArrayElem>, String> {
     let t = match text.find("={") {
         Some(p) if text.starts_with('[') => &text[p + 1..],
         _ => text,
     };
     let b = t.as_bytes();
     let mut pos = 0;
-    let v = parse_array_level(b, &mut pos)?;
+    let v = parse_array_level(b, &mut pos, delim)?;
     Ok(v)
 }
 
-fn parse_array_level(b: &[u8], pos: &mut usize) -> Result<Vec<ArrayElem>, String> {
+fn parse_array_level(b: &[u8], pos: &mut usize, delim: u8) -> Result<Vec<ArrayElem>, String> {
     if b.get(*pos) != Some(&b'{') {
         return Err("array literal must start with {".into());
     }
@@ -790,7 +804,7 @@ fn parse_array_level(b: &[u8], pos: &mut usize) -> Result<Vec<ArrayElem>, String
     }
     loop {
         match b.get(*pos) {
-            Some(b'{') => out.push(ArrayElem::Nested(parse_array_level(b, pos)?)),
+            Some(b'{') => out.push(ArrayElem::Nested(parse_array_level(b, pos, delim)?)),
             Some(b'"') => {
                 *pos += 1;
                 let mut s = Vec::new();
@@ -816,7 +830,7 @@ fn parse_array_level(b: &[u8], pos: &mut usize) -> Result<Vec<ArrayElem>, String
             Some(_) => {
                 let start = *pos;
                 while let Some(&c) = b.get(*pos) {
-                    if c == b',' || c == b'}' {
+                    if c == delim || c == b'}' {
                         break;
                     }
                     *pos += 1;
@@ -831,7 +845,7 @@ fn parse_array_level(b: &[u8], pos: &mut usize) -> Result<Vec<ArrayElem>, String
             None => return Err("unterminated array".into()),
         }
         match b.get(*pos) {
-            Some(b',') => *pos += 1,
+            Some(&c) if c == delim => *pos += 1,
             Some(b'}') => {
                 *pos += 1;
                 return Ok(out);

