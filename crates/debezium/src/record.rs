@@ -301,7 +301,7 @@ impl Encoder {
     ) -> Result<(), EncodeError> {
         let topic = plan.topic.clone();
         let origin = Some(tidemark_model::RecordOrigin {
-            lsn: ev.source.lsn.map(|l| l.0),
+            lsn: ev.source.lsn,
             tx_id: ev.source.tx_id,
             table: plan.table.clone(),
         });

@@ -39,7 +39,7 @@ pub struct Record {
 #[derive(Clone, Debug)]
 pub struct RecordOrigin {
     /// `source.lsn` of the change (`None` for diff-derived events).
-    pub lsn: Option<u64>,
+    pub lsn: Option<crate::Lsn>,
     /// `source.txId`.
     pub tx_id: Option<u32>,
     /// The table.

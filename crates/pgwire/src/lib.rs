@@ -24,4 +24,5 @@ pub use error::{PgError, ServerError};
 pub use replication::{
     IdentifySystem, ReplicationMessage, ReplicationStream, SlotCreated, StartOptions, PG_EPOCH_OFFSET_US,
 };
+pub use tidemark_model::Lsn;
 pub use transport::Keepalive;

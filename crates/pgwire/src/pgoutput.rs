@@ -10,6 +10,8 @@
 
 use bytes::{Buf, Bytes};
 
+use crate::Lsn;
+
 /// A decoding failure: the message was truncated or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed pgoutput message {kind:?}: {reason}")]
@@ -69,7 +71,7 @@ pub enum PgOutput {
     /// `B`
     Begin {
         /// LSN of the commit record.
-        final_lsn: u64,
+        final_lsn: Lsn,
         /// Commit time, µs since 2000-01-01.
         commit_ts: i64,
         /// Transaction id.
@@ -80,16 +82,16 @@ pub enum PgOutput {
         /// Flags (unused, 0).
         flags: u8,
         /// LSN of the commit record.
-        commit_lsn: u64,
+        commit_lsn: Lsn,
         /// End of the commit record: the position to confirm once the transaction is durable.
-        end_lsn: u64,
+        end_lsn: Lsn,
         /// Commit time.
         commit_ts: i64,
     },
     /// `O`
     Origin {
         /// Commit LSN on the origin server.
-        lsn: u64,
+        lsn: Lsn,
         /// Origin name.
         name: String,
     },
@@ -153,7 +155,7 @@ pub enum PgOutput {
         /// Emitted inside a transaction.
         transactional: bool,
         /// LSN of the message.
-        lsn: u64,
+        lsn: Lsn,
         /// Prefix.
         prefix: String,
         /// Payload.
@@ -175,9 +177,9 @@ pub enum PgOutput {
         /// Flags.
         flags: u8,
         /// Commit record LSN.
-        commit_lsn: u64,
+        commit_lsn: Lsn,
         /// End of commit record.
-        end_lsn: u64,
+        end_lsn: Lsn,
         /// Commit time.
         commit_ts: i64,
     },
@@ -222,6 +224,10 @@ impl Cur {
         self.need(4)?;
         Ok(self.b.get_i32())
     }
+    fn lsn(&mut self) -> Result<Lsn, DecodeError> {
+        self.u64().map(Lsn)
+    }
+
     fn u64(&mut self) -> Result<u64, DecodeError> {
         self.need(8)?;
         Ok(self.b.get_u64())
@@ -283,11 +289,11 @@ pub fn decode(data: Bytes, in_stream: bool) -> Result<PgOutput, DecodeError> {
     let mut c = Cur { b: data, kind };
     let tag = c.u8()?;
     let msg = match tag {
-        b'B' => PgOutput::Begin { final_lsn: c.u64()?, commit_ts: c.i64()?, xid: c.u32()? },
+        b'B' => PgOutput::Begin { final_lsn: c.lsn()?, commit_ts: c.i64()?, xid: c.u32()? },
         b'C' => {
-            PgOutput::Commit { flags: c.u8()?, commit_lsn: c.u64()?, end_lsn: c.u64()?, commit_ts: c.i64()? }
+            PgOutput::Commit { flags: c.u8()?, commit_lsn: c.lsn()?, end_lsn: c.lsn()?, commit_ts: c.i64()? }
         }
-        b'O' => PgOutput::Origin { lsn: c.u64()?, name: c.cstr()? },
+        b'O' => PgOutput::Origin { lsn: c.lsn()?, name: c.cstr()? },
         b'R' => {
             let xid = c.xid(in_stream)?;
             let oid = c.u32()?;
@@ -359,7 +365,7 @@ pub fn decode(data: Bytes, in_stream: bool) -> Result<PgOutput, DecodeError> {
         b'M' => {
             let xid = c.xid(in_stream)?;
             let flags = c.u8()?;
-            let lsn = c.u64()?;
+            let lsn = c.lsn()?;
             let prefix = c.cstr()?;
             let len = c.u32()? as usize;
             PgOutput::Message { xid, transactional: flags & 1 == 1, lsn, prefix, content: c.bytes(len)? }
@@ -369,8 +375,8 @@ pub fn decode(data: Bytes, in_stream: bool) -> Result<PgOutput, DecodeError> {
         b'c' => PgOutput::StreamCommit {
             xid: c.u32()?,
             flags: c.u8()?,
-            commit_lsn: c.u64()?,
-            end_lsn: c.u64()?,
+            commit_lsn: c.lsn()?,
+            end_lsn: c.lsn()?,
             commit_ts: c.i64()?,
         },
         b'A' => PgOutput::StreamAbort { xid: c.u32()?, subxid: c.u32()? },
@@ -444,20 +450,20 @@ pub mod encode {
         match m {
             PgOutput::Begin { final_lsn, commit_ts, xid } => {
                 b.put_u8(b'B');
-                b.put_u64(*final_lsn);
+                b.put_u64(final_lsn.0);
                 b.put_i64(*commit_ts);
                 b.put_u32(*xid);
             }
             PgOutput::Commit { flags, commit_lsn, end_lsn, commit_ts } => {
                 b.put_u8(b'C');
                 b.put_u8(*flags);
-                b.put_u64(*commit_lsn);
-                b.put_u64(*end_lsn);
+                b.put_u64(commit_lsn.0);
+                b.put_u64(end_lsn.0);
                 b.put_i64(*commit_ts);
             }
             PgOutput::Origin { lsn, name } => {
                 b.put_u8(b'O');
-                b.put_u64(*lsn);
+                b.put_u64(lsn.0);
                 cstr(&mut b, name);
             }
             PgOutput::Relation(r) => {
@@ -520,7 +526,7 @@ pub mod encode {
                 b.put_u8(b'M');
                 xid(&mut b, x);
                 b.put_u8(*transactional as u8);
-                b.put_u64(*lsn);
+                b.put_u64(lsn.0);
                 cstr(&mut b, prefix);
                 b.put_u32(content.len() as u32);
                 b.put_slice(content);
@@ -535,8 +541,8 @@ pub mod encode {
                 b.put_u8(b'c');
                 b.put_u32(*xid);
                 b.put_u8(*flags);
-                b.put_u64(*commit_lsn);
-                b.put_u64(*end_lsn);
+                b.put_u64(commit_lsn.0);
+                b.put_u64(end_lsn.0);
                 b.put_i64(*commit_ts);
             }
             PgOutput::StreamAbort { xid, subxid } => {

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::conn::Connection;
-use crate::{Dsn, PgError};
+use crate::{Dsn, Lsn, PgError};
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
 pub const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
@@ -24,7 +24,7 @@ pub struct IdentifySystem {
     /// Current timeline.
     pub timeline: u32,
     /// Current WAL flush position.
-    pub xlogpos: u64,
+    pub xlogpos: Lsn,
     /// Database the connection is bound to.
     pub dbname: Option<String>,
 }
@@ -35,7 +35,7 @@ pub struct SlotCreated {
     /// Slot name.
     pub slot_name: String,
     /// LSN from which the slot is consistent: the snapshot shows exactly the data before it.
-    pub consistent_point: u64,
+    pub consistent_point: Lsn,
     /// Name of the exported snapshot, usable with `SET TRANSACTION SNAPSHOT` until the next command on
     /// this connection.
     pub snapshot_name: Option<String>,
@@ -54,8 +54,8 @@ pub struct StartOptions {
     pub streaming: bool,
     /// Ask for logical decoding messages (`pg_logical_emit_message`).
     pub messages: bool,
-    /// Start position; `0` means "where the slot's confirmed_flush_lsn is".
-    pub start_lsn: u64,
+    /// Start position; `0/0` means "where the slot's confirmed_flush_lsn is".
+    pub start_lsn: Lsn,
 }
 
 /// One message on the replication stream.
@@ -64,9 +64,9 @@ pub enum ReplicationMessage {
     /// A chunk of decoded WAL (one pgoutput message).
     XLogData {
         /// WAL position the message starts at (0 for some pgoutput messages).
-        wal_start: u64,
+        wal_start: Lsn,
         /// Current end of WAL on the server.
-        wal_end: u64,
+        wal_end: Lsn,
         /// Server clock, microseconds since 2000-01-01.
         server_time: i64,
         /// pgoutput payload.
@@ -75,7 +75,7 @@ pub enum ReplicationMessage {
     /// Server heartbeat.
     Keepalive {
         /// Everything before this has been sent (safe to confirm when nothing is in flight).
-        wal_end: u64,
+        wal_end: Lsn,
         /// Server clock.
         server_time: i64,
         /// The server wants a status update now (it is about to time us out).
@@ -131,7 +131,7 @@ impl ReplicationStream {
         Ok(IdentifySystem {
             system_id: get("systemid").unwrap_or_default(),
             timeline: get("timeline").and_then(|t| t.parse().ok()).unwrap_or(0),
-            xlogpos: get("xlogpos").and_then(|x| parse_lsn(&x)).unwrap_or(0),
+            xlogpos: get("xlogpos").and_then(|x| x.parse().ok()).unwrap_or_default(),
             dbname: get("dbname"),
         })
     }
@@ -158,7 +158,7 @@ impl ReplicationStream {
         let r = self.conn.simple_query(&sql).await?;
         Ok(SlotCreated {
             slot_name: r.get("slot_name").unwrap_or(name).to_string(),
-            consistent_point: r.get("consistent_point").and_then(parse_lsn).unwrap_or(0),
+            consistent_point: r.get("consistent_point").and_then(|x| x.parse().ok()).unwrap_or_default(),
             snapshot_name: r.get("snapshot_name").map(str::to_string),
         })
     }
@@ -185,7 +185,7 @@ impl ReplicationStream {
         let sql = format!(
             "START_REPLICATION SLOT {} LOGICAL {} ({})",
             quote_ident(&opts.slot),
-            fmt_lsn(opts.start_lsn),
+            opts.start_lsn,
             options.join(", ")
         );
         self.conn.send_query(&sql).await?;
@@ -251,12 +251,12 @@ impl ReplicationStream {
 
     /// Standby status update: written/flushed/applied positions. `flush` is what the slot may be
     /// confirmed to, so pass only an LSN whose events are durable downstream.
-    pub async fn send_status(&mut self, write: u64, flush: u64, reply: bool) -> Result<(), PgError> {
+    pub async fn send_status(&mut self, write: Lsn, flush: Lsn, reply: bool) -> Result<(), PgError> {
         let mut b = BytesMut::with_capacity(34);
         b.put_u8(b'r');
-        b.put_u64(write);
-        b.put_u64(flush);
-        b.put_u64(flush);
+        b.put_u64(write.0);
+        b.put_u64(flush.0);
+        b.put_u64(flush.0);
         b.put_i64(pg_now_us());
         b.put_u8(reply as u8);
         self.conn.send_copy_data(&b).await
@@ -286,28 +286,17 @@ fn parse_copy_data(mut b: Bytes) -> Result<ReplicationMessage, PgError> {
     }
     match b.get_u8() {
         b'w' if b.len() >= 24 => {
-            let wal_start = b.get_u64();
-            let wal_end = b.get_u64();
+            let wal_start = Lsn(b.get_u64());
+            let wal_end = Lsn(b.get_u64());
             let server_time = b.get_i64();
             Ok(ReplicationMessage::XLogData { wal_start, wal_end, server_time, data: b })
         }
         b'k' if b.len() >= 17 => {
-            let wal_end = b.get_u64();
+            let wal_end = Lsn(b.get_u64());
             let server_time = b.get_i64();
             let reply_requested = b.get_u8() != 0;
             Ok(ReplicationMessage::Keepalive { wal_end, server_time, reply_requested })
         }
         t => Err(PgError::Protocol(format!("unexpected CopyData kind {:?}", t as char))),
     }
-}
-
-/// Parse `X/Y`.
-pub fn parse_lsn(s: &str) -> Option<u64> {
-    let (hi, lo) = s.split_once('/')?;
-    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
-}
-
-/// Format as `X/Y`.
-pub fn fmt_lsn(l: u64) -> String {
-    format!("{:X}/{:X}", l >> 32, l & 0xffff_ffff)
 }

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use tidemark_pgwire::pgoutput::{decode, encode::encode, PgOutput, Relation, RelationColumn, TupleValue};
+use tidemark_pgwire::Lsn;
 
 fn fixture() -> Vec<Bytes> {
     include_str!("fixtures/pg15_proto1.hex")
@@ -103,14 +104,14 @@ fn arb_message(in_stream: bool) -> impl Strategy<Value = PgOutput> {
     let xid = if in_stream { any::<u32>().prop_map(Some).boxed() } else { Just(None).boxed() };
     prop_oneof![
         (any::<u64>(), any::<i64>(), any::<u32>()).prop_map(|(final_lsn, commit_ts, xid)| PgOutput::Begin {
-            final_lsn,
+            final_lsn: Lsn(final_lsn),
             commit_ts,
             xid
         }),
         (any::<u64>(), any::<u64>(), any::<i64>()).prop_map(|(commit_lsn, end_lsn, commit_ts)| {
-            PgOutput::Commit { flags: 0, commit_lsn, end_lsn, commit_ts }
+            PgOutput::Commit { flags: 0, commit_lsn: Lsn(commit_lsn), end_lsn: Lsn(end_lsn), commit_ts }
         }),
-        (any::<u64>(), arb_name()).prop_map(|(lsn, name)| PgOutput::Origin { lsn, name }),
+        (any::<u64>(), arb_name()).prop_map(|(lsn, name)| PgOutput::Origin { lsn: Lsn(lsn), name }),
         (
             xid.clone(),
             any::<u32>(),
@@ -159,7 +160,7 @@ fn arb_message(in_stream: bool) -> impl Strategy<Value = PgOutput> {
             |(xid, transactional, lsn, prefix, c)| PgOutput::Message {
                 xid,
                 transactional,
-                lsn,
+                lsn: Lsn(lsn),
                 prefix,
                 content: c.into()
             }
@@ -171,8 +172,8 @@ fn arb_message(in_stream: bool) -> impl Strategy<Value = PgOutput> {
             |(xid, commit_lsn, end_lsn, commit_ts)| PgOutput::StreamCommit {
                 xid,
                 flags: 0,
-                commit_lsn,
-                end_lsn,
+                commit_lsn: Lsn(commit_lsn),
+                end_lsn: Lsn(end_lsn),
                 commit_ts
             }
         ),

@@ -10,7 +10,7 @@ use tidemark_testkit::Cluster;
 async fn collect_until_commits(
     stream: &mut ReplicationStream,
     commits: usize,
-) -> Vec<(u64, bytes::Bytes, PgOutput)> {
+) -> Vec<(tidemark_pgwire::Lsn, bytes::Bytes, PgOutput)> {
     let mut st = StreamState::default();
     let mut out = Vec::new();
     let mut seen = 0;
@@ -47,7 +47,7 @@ async fn proto1_every_dml_message() {
     assert!(!sys.system_id.is_empty());
     let slot = rs.create_slot("s1", false, true).await.unwrap();
     assert!(slot.snapshot_name.is_some());
-    assert!(slot.consistent_point > 0);
+    assert!(!slot.consistent_point.is_zero());
     pg.psql(
         "postgres",
         "INSERT INTO t VALUES (1, 'a', repeat('x', 10000));
@@ -65,7 +65,7 @@ async fn proto1_every_dml_message() {
         proto_version: 1,
         streaming: false,
         messages: true,
-        start_lsn: 0,
+        start_lsn: tidemark_pgwire::Lsn::ZERO,
     })
     .await
     .unwrap();
@@ -127,7 +127,7 @@ async fn proto1_every_dml_message() {
         let l = pg
             .psql("postgres", "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name='s1'")
             .unwrap();
-        tidemark_pgwire::replication::parse_lsn(&l).unwrap_or(0) >= end
+        l.trim().parse::<tidemark_pgwire::Lsn>().unwrap_or_default() >= end
     });
     assert!(ok, "slot did not advance to the confirmed LSN");
     rs.finish().await.unwrap();
@@ -148,7 +148,7 @@ async fn proto2_streams_large_transaction_in_chunks() {
         proto_version: 2,
         streaming: true,
         messages: true,
-        start_lsn: 0,
+        start_lsn: tidemark_pgwire::Lsn::ZERO,
     })
     .await
     .unwrap();

@@ -230,7 +230,7 @@ async fn application_name_is_set() {
         proto_version: 1,
         streaming: false,
         messages: false,
-        start_lsn: 0,
+        start_lsn: tidemark_pgwire::Lsn::ZERO,
     })
     .await
     .unwrap();

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tidemark_model::{Record, RecordKind, RecordOrigin, ReplicaIdentity, TableId, TableSchema};
-use tidemark_sinks::kafka::{java_partition, KafkaOptions, KafkaSink, OversizePolicy};
 use tidemark_pipeline::{Ack, AckReceiver, AckSender, SinkError, Ticket};
+use tidemark_sinks::kafka::{java_partition, KafkaOptions, KafkaSink, OversizePolicy};
 use tidemark_sinks::Sink;
 
 /// A Kafka sink with its acknowledgement channel: `flush` asks for durability and waits until every
@@ -73,7 +73,7 @@ fn record(topic: &str, key: &str, value: &str, lsn: u64) -> Record {
         headers: vec![],
         kind: RecordKind::Change,
         op: "c",
-        origin: Some(RecordOrigin { lsn: Some(lsn), tx_id: Some(7), table: table() }),
+        origin: Some(RecordOrigin { lsn: Some(tidemark_model::Lsn(lsn)), tx_id: Some(7), table: table() }),
     }
 }
 

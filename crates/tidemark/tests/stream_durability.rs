@@ -124,10 +124,13 @@ fn idle_slot_advances(heartbeat_ms: &str) {
     // Heavy writes elsewhere: another database and an unpublished table of this one.
     pg.psql("other", "CREATE TABLE big AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g").unwrap();
     pg.psql("postgres", "INSERT INTO other_table SELECT generate_series(1, 100000)").unwrap();
-    let target = tidemark_pgwire::replication::parse_lsn(
-        &pg.psql("postgres", "SELECT pg_current_wal_insert_lsn()").unwrap(),
-    )
-    .unwrap();
+    let target = pg
+        .psql("postgres", "SELECT pg_current_wal_insert_lsn()")
+        .unwrap()
+        .trim()
+        .parse::<tidemark_model::Lsn>()
+        .unwrap()
+        .0;
     let moved = wait_until(Duration::from_secs(30), || slot_confirmed(&pg, "tidemark") >= target);
     let after = slot_confirmed(&pg, "tidemark");
     unsafe_sigterm(child.id());

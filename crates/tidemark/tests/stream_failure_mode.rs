@@ -32,7 +32,7 @@ fn values(out: &std::path::Path) -> Vec<i64> {
 
 fn current_lsn(pg: &Cluster) -> u64 {
     let s = pg.psql("postgres", "SELECT pg_current_wal_lsn()").unwrap();
-    tidemark_pgwire::replication::parse_lsn(s.trim()).unwrap()
+    s.trim().parse::<tidemark_model::Lsn>().unwrap().0
 }
 
 fn moves_on(mode: &str) -> String {
@@ -73,7 +73,7 @@ fn failure_mode_fail_stops_once_with_message() {
     // The row before is delivered; nothing at or past the bad one is confirmed.
     assert_eq!(values(out.path()), vec![1]);
     let lsn = e.split("LSN ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
-    let bad = tidemark_pgwire::replication::parse_lsn(&lsn).unwrap();
+    let bad = lsn.parse::<tidemark_model::Lsn>().unwrap().0;
     assert!(slot_confirmed(&pg, "tidemark") <= bad, "the slot must not pass the failed change");
     // A restart stops at the same change with the same message (documented: fix the mode, or warn/skip).
     let again = tempdir();

@@ -277,7 +277,8 @@ impl KafkaSink {
         }
         if let Some(o) = &r.origin {
             if let Some(l) = o.lsn {
-                let lsn = l.to_string();
+                // Decimal, as Debezium writes `source.lsn`.
+                let lsn = l.0.to_string();
                 headers = headers.insert(Header { key: "tidemark.lsn", value: Some(lsn.as_bytes()) });
             }
             if let Some(t) = o.tx_id {

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidemark_debezium::EncoderConfig;
+use tidemark_model::Lsn;
 use tidemark_pgwire::{Dsn, PgError};
 use tidemark_pipeline::Output;
 use tokio::sync::watch;
@@ -79,7 +80,7 @@ pub struct StreamOptions {
     /// Encoding settings.
     pub encoder: EncoderConfig,
     /// Stop cleanly once everything up to this LSN is durable (benchmarks, demos, tests).
-    pub until_lsn: Option<u64>,
+    pub until_lsn: Option<Lsn>,
     /// Give up after this many consecutive transient failures (0 = never).
     pub max_retries: u32,
     /// `event.processing.failure.handling.mode`: what to do with a change that cannot be encoded.
@@ -130,7 +131,7 @@ impl StreamOptions {
 #[derive(Debug, Clone)]
 pub struct StreamSummary {
     /// Last LSN confirmed to the slot.
-    pub confirmed_lsn: u64,
+    pub confirmed_lsn: Lsn,
 }
 
 /// Preflight, create what is missing (publication, slot), then stream until `shutdown` turns true,
@@ -154,8 +155,8 @@ pub async fn run(
     }
     let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval, opts.receive_timeout);
     let mut output = Some(output);
-    let mut confirmed = 0u64;
-    let summary = |confirmed: u64| StreamSummary { confirmed_lsn: confirmed };
+    let mut confirmed = Lsn::ZERO;
+    let summary = |confirmed: Lsn| StreamSummary { confirmed_lsn: confirmed };
     let mut failures = 0u32;
     // What sessions learn of the catalog, and the last walsender (after a half-open connection it may
     // still hold the slot).
@@ -174,7 +175,7 @@ pub async fn run(
                 reader::session(&opts, c, &filter, &mut carry, out, &mut shutdown, &mut confirmed).await;
             output = returned;
             match res {
-                Err(e) => Err(preflight::explain(e, &opts, c, tidemark_model::Lsn(confirmed)).await),
+                Err(e) => Err(preflight::explain(e, &opts, c, confirmed).await),
                 ok => ok,
             }
         }

@@ -211,7 +211,12 @@ mod tests {
     use super::*;
 
     fn sys() -> IdentifySystem {
-        IdentifySystem { system_id: "7300".into(), timeline: 1, xlogpos: 0, dbname: Some("db".into()) }
+        IdentifySystem {
+            system_id: "7300".into(),
+            timeline: 1,
+            xlogpos: Lsn::ZERO,
+            dbname: Some("db".into()),
+        }
     }
 
     #[test]

@@ -220,7 +220,7 @@ async fn prepare_inner(
         Some(o) => format!("{extra}delete {} and start tidemark again", o.path().display()),
         None => format!("{extra}start tidemark again"),
     };
-    let now = Lsn(sys.xlogpos);
+    let now = sys.xlogpos;
     let existing = catalog.slot(&opts.slot).await?;
     let slot_lsn = existing.as_ref().and_then(|s| s.confirmed_flush_lsn.as_deref()?.parse::<Lsn>().ok());
     if let (Some(from), Some(s)) = (recorded, &existing) {
@@ -278,7 +278,7 @@ async fn prepare_inner(
                 }
                 Err(e) => return Err(map_slot_error(e, &opts.slot)),
             };
-            let at = Lsn(created.consistent_point);
+            let at = created.consistent_point;
             tracing::info!(slot = %opts.slot, consistent_point = %at, "created replication slot");
             if let Some(o) = &offsets {
                 o.record(at)?;

@@ -50,7 +50,7 @@ struct Reader<'a> {
     /// Per relation id; `None` when the filter leaves the table out.
     plans: HashMap<u32, Option<RelPlan>>,
     tx: Option<Tx>,
-    last_commit_lsn: Option<u64>,
+    last_commit_lsn: Option<Lsn>,
     batch: Vec<Event>,
     state: StreamState,
     stream_xid: Option<u32>,
@@ -71,18 +71,12 @@ fn to_row(t: Vec<TupleValue>) -> Row {
 }
 
 impl Reader<'_> {
-    fn source(&self, lsn: u64) -> SourceInfo {
+    fn source(&self, lsn: Lsn) -> SourceInfo {
         let (ts_us, tx_id) = match &self.tx {
             Some(t) => (t.commit_ts_us, Some(t.xid)),
             None => (now_us(), None),
         };
-        SourceInfo {
-            ts_us,
-            tx_id,
-            lsn: Some(Lsn(lsn)),
-            last_commit_lsn: self.last_commit_lsn.map(Lsn),
-            snapshot: None,
-        }
+        SourceInfo { ts_us, tx_id, lsn: Some(lsn), last_commit_lsn: self.last_commit_lsn, snapshot: None }
     }
 
     async fn on_relation(&mut self, r: Relation) -> Result<(), SourceError> {
@@ -149,7 +143,7 @@ impl Reader<'_> {
         kind: ChangeKind,
         before: Option<Row>,
         after: Option<Row>,
-        lsn: u64,
+        lsn: Lsn,
     ) {
         let event = ChangeEvent {
             table: plan.table.clone(),
@@ -163,7 +157,7 @@ impl Reader<'_> {
     }
 
     /// Row-level and message handling shared by normal and replayed (streamed) transactions.
-    async fn on_data(&mut self, msg: PgOutput, lsn: u64) -> Result<Option<u64>, SourceError> {
+    async fn on_data(&mut self, msg: PgOutput, lsn: Lsn) -> Result<Option<Lsn>, SourceError> {
         match msg {
             PgOutput::Relation(r) => self.on_relation(r).await?,
             PgOutput::Insert { relid, new, .. } => {
@@ -215,29 +209,25 @@ impl Reader<'_> {
         Ok(None)
     }
 
-    fn begin(&mut self, xid: u32, commit_ts: i64, lsn: u64) {
+    fn begin(&mut self, xid: u32, commit_ts: i64, lsn: Lsn) {
         let commit_ts_us = commit_ts + PG_EPOCH_OFFSET_US;
         self.tx = Some(Tx { xid, commit_ts_us });
-        self.batch.push(Event::Begin { xid, lsn: Lsn(lsn), commit_ts_us });
+        self.batch.push(Event::Begin { xid, lsn, commit_ts_us });
     }
 
-    fn commit(&mut self, end_lsn: u64) {
+    fn commit(&mut self, end_lsn: Lsn) {
         if let Some(tx) = self.tx.take() {
-            self.batch.push(Event::Commit {
-                xid: tx.xid,
-                end_lsn: Lsn(end_lsn),
-                commit_ts_us: tx.commit_ts_us,
-            });
+            self.batch.push(Event::Commit { xid: tx.xid, end_lsn, commit_ts_us: tx.commit_ts_us });
         }
         self.last_commit_lsn = Some(end_lsn);
     }
 
     /// Hand the current batch to the pipeline. Fails only when the pipeline has stopped (its own error
     /// is what the session reports).
-    async fn push_batch(&mut self, confirm: Option<u64>) -> Result<(), SourceError> {
+    async fn push_batch(&mut self, confirm: Option<Lsn>) -> Result<(), SourceError> {
         let events = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_EVENTS));
         self.out
-            .send(SourceBatch { events, checkpoint: confirm.map(Lsn) })
+            .send(SourceBatch { events, checkpoint: confirm })
             .await
             .map_err(|_| SourceError::PipelineStopped)
     }
@@ -247,7 +237,7 @@ impl Reader<'_> {
     }
 
     /// Handle one XLogData payload; returns a confirm position when one became safe.
-    async fn on_xlog(&mut self, wal_start: u64, data: Bytes) -> Result<Option<u64>, SourceError> {
+    async fn on_xlog(&mut self, wal_start: Lsn, data: Bytes) -> Result<Option<Lsn>, SourceError> {
         let msg = self.state.decode(data.clone())?;
         if let Some(top) = self.stream_xid {
             let sub = match &msg {
@@ -332,7 +322,7 @@ pub(crate) async fn session(
     carry: &mut Carry,
     output: Output,
     shutdown: &mut watch::Receiver<bool>,
-    confirmed: &mut u64,
+    confirmed: &mut Lsn,
 ) -> (Option<Output>, Result<StreamSummary, SourceError>) {
     let Carry { history, last_walsender } = carry;
     let mut rs = match ReplicationStream::connect(&opts.dsn).await {
@@ -348,7 +338,7 @@ pub(crate) async fn session(
         proto_version: if opts.streaming { opts.proto_version.max(2) } else { opts.proto_version },
         streaming: opts.streaming,
         messages: true,
-        start_lsn: 0,
+        start_lsn: Lsn::ZERO,
     };
     if let Err(e) = rs.start(&start).await {
         return (Some(output), Err(map_slot_error(e, &opts.slot)));
@@ -383,8 +373,8 @@ pub(crate) async fn session(
         warned_dropped: Default::default(),
         out: pipeline.input.clone(),
     };
-    let mut received = 0u64;
-    let mut last_marker = 0u64;
+    let mut received = Lsn::ZERO;
+    let mut last_marker = Lsn::ZERO;
     let mut status_tick = tokio::time::interval(opts.status_interval);
     status_tick.tick().await;
     let mut live = Liveness::new(opts.receive_timeout);
@@ -400,12 +390,12 @@ pub(crate) async fn session(
                 // at the next batch.
                 _ = reader.out.closed() => return Ok(()),
                 _ = durable_rx.changed() => {
-                    let d = durable_rx.borrow_and_update().0;
+                    let d = *durable_rx.borrow_and_update();
                     if d > *confirmed {
                         // Recorded before the slot hears of it: the slot never runs ahead of the file.
-                        if let Some(o) = &opts.offsets_store { o.record(Lsn(d))?; }
+                        if let Some(o) = &opts.offsets_store { o.record(d)?; }
                         *confirmed = d;
-                        metrics::gauge!(tidemark_pipeline::metrics::SOURCE_CONFIRMED_LSN).set(d as f64);
+                        metrics::gauge!(tidemark_pipeline::metrics::SOURCE_CONFIRMED_LSN).set(d.0 as f64);
                         rs.send_status(received.max(d), d, false).await?;
                     }
                     if opts.until_lsn.is_some_and(|u| *confirmed >= u) {
@@ -444,7 +434,7 @@ pub(crate) async fn session(
                         }
                         msg = rs.try_next_message()?;
                     }
-                    metrics::gauge!(tidemark_pipeline::metrics::SOURCE_RECEIVED_LSN).set(received as f64);
+                    metrics::gauge!(tidemark_pipeline::metrics::SOURCE_RECEIVED_LSN).set(received.0 as f64);
                     live.heard();
                 }
                 _ = live.wait() => match live.due() {
@@ -470,14 +460,14 @@ pub(crate) async fn session(
         Ok(out) => (Some(out), Ok(())),
         Err((out, e)) => (out, Err(SourceError::Pipeline(e))),
     };
-    let durable = durable_rx.borrow().0;
+    let durable = *durable_rx.borrow();
     let recorded = match &opts.offsets_store {
-        Some(o) if durable > *confirmed => o.record(Lsn(durable)),
+        Some(o) if durable > *confirmed => o.record(durable),
         _ => Ok(()),
     };
     if durable > *confirmed && recorded.is_ok() {
         *confirmed = durable;
-        metrics::gauge!(tidemark_pipeline::metrics::SOURCE_CONFIRMED_LSN).set(durable as f64);
+        metrics::gauge!(tidemark_pipeline::metrics::SOURCE_CONFIRMED_LSN).set(durable.0 as f64);
     }
     let result = match (result, pres, recorded) {
         (_, Err(e), _) => Err(e),

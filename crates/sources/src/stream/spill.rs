@@ -15,6 +15,7 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use tidemark_model::Lsn;
 
 struct TxFile {
     path: PathBuf,
@@ -47,14 +48,14 @@ pub struct Replay {
 
 impl Replay {
     /// Next message, or `None` at the end.
-    pub fn next_message(&mut self) -> std::io::Result<Option<(u64, Bytes)>> {
+    pub fn next_message(&mut self) -> std::io::Result<Option<(Lsn, Bytes)>> {
         if self.remaining == 0 {
             return Ok(None);
         }
         let mut hdr = [0u8; 12];
         self.reader.read_exact(&mut hdr)?;
         let len = u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
-        let lsn = u64::from_be_bytes(hdr[4..12].try_into().unwrap_or_default());
+        let lsn = Lsn(u64::from_be_bytes(hdr[4..12].try_into().unwrap_or_default()));
         let mut data = vec![0u8; len];
         self.reader.read_exact(&mut data)?;
         self.remaining -= 1;
@@ -88,7 +89,7 @@ impl SpillStore {
     }
 
     /// Append a message of (sub)transaction `subxid` to top-level transaction `xid`.
-    pub fn append(&mut self, xid: u32, subxid: u32, wal_start: u64, data: &[u8]) -> std::io::Result<()> {
+    pub fn append(&mut self, xid: u32, subxid: u32, wal_start: Lsn, data: &[u8]) -> std::io::Result<()> {
         if !self.open.contains_key(&xid) {
             let path = self.dir.join(format!("{xid}.spill"));
             let file = OpenOptions::new().create(true).write(true).truncate(true).read(true).open(&path)?;
@@ -108,7 +109,7 @@ impl SpillStore {
             tf.subxacts.push((subxid, tf.len));
         }
         tf.writer.write_all(&(data.len() as u32).to_be_bytes())?;
-        tf.writer.write_all(&wal_start.to_be_bytes())?;
+        tf.writer.write_all(&wal_start.0.to_be_bytes())?;
         tf.writer.write_all(data)?;
         tf.len += 12 + data.len() as u64;
         tf.count += 1;
@@ -172,19 +173,19 @@ mod tests {
     fn subtransaction_abort_truncates_and_commit_replays() {
         let d = tempfile_dir();
         let mut s = SpillStore::new(&d).unwrap();
-        s.append(10, 10, 1, b"a").unwrap();
-        s.append(10, 11, 2, b"b").unwrap();
-        s.append(10, 12, 3, b"c").unwrap();
+        s.append(10, 10, Lsn(1), b"a").unwrap();
+        s.append(10, 11, Lsn(2), b"b").unwrap();
+        s.append(10, 12, Lsn(3), b"c").unwrap();
         s.abort(10, 11).unwrap();
-        s.append(10, 13, 4, b"d").unwrap();
-        s.append(20, 20, 5, b"other").unwrap();
+        s.append(10, 13, Lsn(4), b"d").unwrap();
+        s.append(20, 20, Lsn(5), b"other").unwrap();
         s.abort(20, 20).unwrap();
         let mut r = s.commit(10).unwrap().unwrap();
         let mut got = Vec::new();
         while let Some((lsn, b)) = r.next_message().unwrap() {
             got.push((lsn, b.to_vec()));
         }
-        assert_eq!(got, vec![(1, b"a".to_vec()), (4, b"d".to_vec())]);
+        assert_eq!(got, vec![(Lsn(1), b"a".to_vec()), (Lsn(4), b"d".to_vec())]);
         drop(r);
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
         let _ = std::fs::remove_dir_all(d);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use tidemark_pgwire::replication::{fmt_lsn, parse_lsn};
+use tidemark_model::Lsn;
 use tidemark_pgwire::Dsn;
 use tidemark_pipeline::metrics as m;
 use tidemark_pipeline::Output;
@@ -142,9 +142,9 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         pg.psql("shop", &sql)?;
     }
     let marker = pg.psql("shop", "SELECT pg_logical_emit_message(false, 'tidemark.heartbeat', '')::text")?;
-    let target = parse_lsn(marker.trim()).context("bad LSN from server")?;
+    let target: Lsn = marker.trim().parse().context("bad LSN from server")?;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while (t.gauge(m::SOURCE_CONFIRMED_LSN) as u64) < target {
+    while Lsn(t.gauge(m::SOURCE_CONFIRMED_LSN) as u64) < target {
         if stream.is_finished() || Instant::now() > deadline {
             break;
         }
@@ -155,7 +155,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     println!(
         "   {} row events streamed; the slot confirmed up to {} (everything before it is durable in the files)",
         t.counter(m::EVENTS),
-        fmt_lsn(summary.confirmed_lsn)
+        summary.confirmed_lsn
     );
 
     // 2. The slot is lost; PITR1; writes nobody captures.
@@ -177,7 +177,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
     drop(tidemark_sources::stream::prepare(&opts2).await?);
     pg.psql("shop", "UPDATE Restaurant SET rating = 4 WHERE id = 'gap1'")?;
     let end = pg.psql("shop", "SELECT pg_current_wal_insert_lsn()::text")?;
-    opts2.until_lsn = Some(parse_lsn(end.trim()).context("bad LSN from server")?);
+    opts2.until_lsn = Some(end.trim().parse::<Lsn>().context("bad LSN from server")?);
     let sink2 = tidemark_sinks::build(&sink_uri, &Default::default())?;
     let (_keep, rx2) = tokio::sync::watch::channel(false);
     let before = t.counter(m::EVENTS);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tidemark_pgwire::replication::{fmt_lsn, parse_lsn};
+use tidemark_model::Lsn;
 use tidemark_pgwire::Dsn;
 use tidemark_pipeline::metrics as m;
 use tidemark_sources::filter::FilterError;
@@ -246,9 +246,9 @@ pub async fn run(a: StreamArgs) -> anyhow::Result<()> {
                 tidemark_sources::SourceError::from_connect(e, &opts.dsn.user, &opts.dsn.addr())
             })?;
             let row = client.query_one("SELECT pg_current_wal_insert_lsn()::text", &[]).await?;
-            parse_lsn(&row.get::<_, String>(0)).context("server returned a malformed LSN")?
+            row.get::<_, String>(0).parse::<Lsn>().context("server returned a malformed LSN")?
         } else {
-            parse_lsn(u).ok_or_else(|| ConfigError::Value {
+            u.parse::<Lsn>().map_err(|_| ConfigError::Value {
                 key: "--until-lsn".into(),
                 value: u.clone(),
                 expected: "an LSN like 0/16B3748, or current".into(),
@@ -265,7 +265,7 @@ pub async fn run(a: StreamArgs) -> anyhow::Result<()> {
     tracing::info!(
         events = t.counter(m::EVENTS),
         records = t.counter(m::SINK_RECORDS),
-        confirmed = %fmt_lsn(summary.confirmed_lsn),
+        confirmed = %summary.confirmed_lsn,
         "stream stopped cleanly"
     );
     Ok(())
@@ -288,8 +288,8 @@ pub fn spawn_progress() -> tokio::task::JoinHandle<()> {
             tracing::info!(
                 events = ev,
                 per_sec = rate.round() as u64,
-                received = %fmt_lsn(recv),
-                confirmed = %fmt_lsn(conf),
+                received = %Lsn(recv),
+                confirmed = %Lsn(conf),
                 unconfirmed_bytes = recv.saturating_sub(conf),
                 "progress"
             );

@@ -119,7 +119,7 @@ pub fn slot_confirmed(pg: &Cluster, slot: &str) -> u64 {
             &format!("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'"),
         )
         .unwrap();
-    tidemark_pgwire::replication::parse_lsn(s.trim()).unwrap_or(0)
+    s.trim().parse::<tidemark_model::Lsn>().map(|l| l.0).unwrap_or(0)
 }
 
 /// Peak RSS (VmHWM, kB) of a running child, sampled until it exits; returns (peak kB, output).
