@@ -105,6 +105,10 @@ pub enum PgError {
         /// The sslmode that required TLS.
         mode: &'static str,
     },
+    /// The client library failed on something other than the network or the server (a value it could
+    /// not convert, a message it could not parse). Retrying would fail the same way.
+    #[error("the PostgreSQL client failed: {0}")]
+    Client(String),
     /// The server's certificate (or ours) was rejected.
     #[error("TLS with {addr} failed: {problem}. Fix: {fix}")]
     TlsVerify {

@@ -28,11 +28,14 @@ pub fn map_err(dsn: &Dsn, e: tokio_postgres::Error) -> PgError {
     if msg.contains("password missing") || cause.contains("password missing") {
         return dsn.no_password_error();
     }
-    let source = std::error::Error::source(&e)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .map(|io| std::io::Error::new(io.kind(), io.to_string()))
-        .unwrap_or_else(|| std::io::Error::other(msg));
-    PgError::Io { addr: dsn.addr(), source }
+    // Only a failed or closed connection is the network's doing (and worth a retry); any other
+    // client error (a conversion, a parse) would fail again the same way.
+    let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    match io {
+        Some(io) => PgError::Io { addr: dsn.addr(), source: std::io::Error::new(io.kind(), io.to_string()) },
+        None if e.is_closed() => PgError::Io { addr: dsn.addr(), source: std::io::Error::other(msg) },
+        None => PgError::Client(msg),
+    }
 }
 
 /// Connect a SQL client; the connection driver runs on the current tokio runtime.

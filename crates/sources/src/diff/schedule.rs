@@ -183,9 +183,7 @@ pub(super) async fn run(
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
             Err(e) => {
-                return Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
-                    "diff worker panicked: {e}"
-                ))))
+                return Err(SourceError::Internal(format!("a diff worker stopped: {e}")))
             }
         }
     }

@@ -190,7 +190,8 @@ pub(super) async fn diff_unit(
         };
         out.progress.changes.fetch_add(1, AtomicOrdering::Relaxed);
         if tx.send(ev).await.is_err() {
-            return Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol("event consumer stopped".into())));
+            // The pipeline stopped; its own error is what the command reports.
+            return Err(SourceError::PipelineStopped);
         }
     }
     let counts = merge.counts();
