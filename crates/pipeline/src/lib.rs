@@ -213,7 +213,15 @@ async fn encode_loop(
     loop {
         let Some(batch) = rx.lock().await.recv().await else { return Ok(()) };
         let mut records = Vec::with_capacity(batch.events.len() + 2);
-        stage.encode(batch.events, &mut records)?;
+        if let Err(e) = stage.encode(batch.events, &mut records) {
+            // Deliver what was encoded before the failing event, as Debezium delivers the events it
+            // processed before stopping; the batch's checkpoint is dropped, so none of it is confirmed
+            // and a restart delivers it again.
+            if !records.is_empty() {
+                let _ = out.send(Batch { items: records, checkpoint: None }).await;
+            }
+            return Err(e);
+        }
         if records.is_empty() && batch.checkpoint.is_none() {
             continue;
         }

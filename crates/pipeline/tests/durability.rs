@@ -313,3 +313,50 @@ async fn checkpoint_without_records_is_confirmed_only_after_earlier_records() {
     p.finish().await.unwrap();
     assert_eq!(*durable.borrow(), Lsn(99));
 }
+
+#[tokio::test]
+async fn a_change_that_cannot_be_encoded_stops_after_delivering_what_came_before_it_unconfirmed() {
+    use std::sync::Arc as A;
+    use tidemark_debezium::TablePlan;
+    use tidemark_model::{ChangeEvent, ChangeKind, Column, Datum, ReplicaIdentity, TableId, TableSchema};
+    let table = A::new(TableSchema {
+        oid: 1,
+        id: TableId::new("public", "t"),
+        replica_identity: ReplicaIdentity::Default,
+        columns: vec![Column {
+            name: "n".into(),
+            type_oid: 1700,
+            type_modifier: -1,
+            is_key: true,
+            nullable: false,
+            default: None,
+        }],
+        primary_key: vec![0],
+    });
+    let cfg = EncoderConfig::default();
+    let plan = A::new(TablePlan::build(table.clone(), &Default::default(), &cfg).unwrap());
+    let change = |v: &str, lsn: u64| {
+        Event::Change(tidemark_pipeline::Change {
+            plan: plan.clone(),
+            event: ChangeEvent {
+                table: table.clone(),
+                kind: ChangeKind::Insert,
+                before: None,
+                after: Some(vec![Datum::Text(Bytes::from(v.to_string()))]),
+                source: SourceInfo { lsn: Some(Lsn(lsn)), ..Default::default() },
+                tx: None,
+            },
+        })
+    };
+    let (p, state) = start(Faults::default(), quick());
+    assert!(send(&p, 10).await);
+    // NaN in a key column under decimal.handling.mode=precise: Debezium stops there.
+    let batch = vec![change("1", 11), change("NaN", 12), change("2", 13)];
+    let _ = p.input.send(SourceBatch { events: batch, checkpoint: Some(Lsn(20)) }).await;
+    let durable = p.durable.clone();
+    let err = p.finish().await.expect_err("the NaN key stops the pipeline");
+    assert!(matches!(err.1, PipelineError::EventFailed { .. }), "{:?}", err.1);
+    assert_eq!(*durable.borrow(), Lsn(10), "nothing of the failing batch may be confirmed");
+    // The message before, then the change before the failing one; nothing after it.
+    assert_eq!(state.lock().unwrap().records, 2);
+}

@@ -182,9 +182,7 @@ pub(super) async fn run(
         match joined {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(e) => {
-                return Err(SourceError::Internal(format!("a diff worker stopped: {e}")))
-            }
+            Err(e) => return Err(SourceError::Internal(format!("a diff worker stopped: {e}"))),
         }
     }
     let reports = std::mem::take(&mut *shared.reports.lock().expect("lock"));
