@@ -45,6 +45,8 @@ pub struct KafkaSink {
     acks: Option<AckSender>,
     opts: KafkaOptions,
     known_topics: HashSet<String>,
+    /// Record topic → destination topic, for topics already checked (routing and creation once per topic).
+    routes: std::collections::HashMap<Arc<str>, Arc<str>>,
     skipped: u64,
 }
 
@@ -90,6 +92,7 @@ impl KafkaSink {
             acks: None,
             opts,
             known_topics: HashSet::new(),
+            routes: Default::default(),
             skipped: 0,
         })
     }
@@ -211,8 +214,16 @@ impl KafkaSink {
     /// Hand a ticket's records to the producer, each carrying the ticket's track.
     async fn produce(&mut self, track: &Arc<TicketTrack>, records: &[Record]) -> Result<(), SinkError> {
         for r in records {
-            let topic = self.route(&r.topic);
-            self.ensure_topic(&topic).await?;
+            let topic = match self.routes.get(&r.topic) {
+                Some(t) => t.clone(),
+                None => {
+                    let t: Arc<str> = self.route(&r.topic).into();
+                    self.ensure_topic(&t).await?;
+                    self.routes.insert(r.topic.clone(), t.clone());
+                    t
+                }
+            };
+            let topic = &*topic;
             let size = r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len());
             if size > self.opts.max_message_bytes {
                 let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or(b"null"))
@@ -242,7 +253,7 @@ impl KafkaSink {
             }
             let headers = self.headers(r);
             let mut rec: BaseRecord<'_, [u8], [u8], Arc<TicketTrack>> =
-                BaseRecord::with_opaque_to(&topic, track.clone()).headers(headers);
+                BaseRecord::with_opaque_to(topic, track.clone()).headers(headers);
             if let Some(k) = &r.key {
                 rec = rec.key(k.as_slice());
             }

@@ -16,7 +16,6 @@
 
 use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
 
 use tidemark_model::{Lsn, TableId};
@@ -218,7 +217,7 @@ pub(super) async fn merge_tids<A: TidRows + Send, B: TidRows + Send>(
         }
         rows += 1;
         if rows.is_multiple_of(65_536) {
-            progress.rows.fetch_add(65_536, AtomicOrdering::Relaxed);
+            progress.rows_read(65_536);
         }
         if c.old.len() + c.new.len() > MAX_FAST_CANDIDATES {
             break Some(GaveUp::TooMany);

@@ -35,7 +35,6 @@ mod plan;
 mod schedule;
 mod unit;
 
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -159,17 +158,31 @@ impl DiffReport {
     }
 }
 
-/// Live progress.
+/// Where the diff reports its progress: the `metrics` facade, under the names in
+/// [`tidemark_pipeline::metrics`] (`tidemark_diff_*`). A progress bar, a `status` command or a
+/// Prometheus endpoint reads them from the process's recorder; without one, recording costs nothing.
 #[derive(Debug, Default)]
 pub struct DiffProgress {
-    /// Rows read on both sides so far.
-    pub rows: AtomicU64,
-    /// Differences found so far.
-    pub changes: AtomicU64,
-    /// Tables finished.
-    pub tables_done: AtomicU64,
-    /// Tables to do.
-    pub tables_total: AtomicU64,
+    _private: (),
+}
+
+impl DiffProgress {
+    /// Rows read (both sides together).
+    pub fn rows_read(&self, n: u64) {
+        metrics::counter!(tidemark_pipeline::metrics::DIFF_ROWS).increment(n);
+    }
+    /// Differences found.
+    pub fn changes_found(&self, n: u64) {
+        metrics::counter!(tidemark_pipeline::metrics::DIFF_CHANGES).increment(n);
+    }
+    /// A table is finished.
+    pub fn table_done(&self) {
+        metrics::counter!(tidemark_pipeline::metrics::DIFF_TABLES_DONE).increment(1);
+    }
+    /// The number of tables selected.
+    pub fn tables_total(&self, n: u64) {
+        metrics::gauge!(tidemark_pipeline::metrics::DIFF_TABLES).set(n as f64);
+    }
 }
 
 /// Compare the two databases. Events (unless `verify`) go to `events` in key order per table.
@@ -214,7 +227,7 @@ pub async fn run(
         types: TypeRegistry::default(),
     };
     let plan = planner.plan(tables).await?;
-    progress.tables_total.store(plan.jobs.len() as u64, AtomicOrdering::Relaxed);
+    progress.tables_total(plan.jobs.len() as u64);
     let workers = opts.jobs.max(1);
     let work = plan::work(&old, &new, &plan.jobs, workers).await?;
     let shared = Shared {

@@ -13,7 +13,6 @@
 //! counts as done (progress) when the last of its units that compare rows finished.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -228,7 +227,7 @@ async fn worker(sched: Arc<Scheduler>, shared: Arc<Shared>) -> Result<(), Source
             rep.seconds += t0.elapsed().as_secs_f64();
         }
         if sched.finished(idx, compared) {
-            sh.progress.tables_done.fetch_add(1, AtomicOrdering::Relaxed);
+            sh.progress.table_done();
         }
     }
     Ok(())

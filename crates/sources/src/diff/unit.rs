@@ -8,8 +8,6 @@
 //! the same columns (the old side through its drift expressions), so the merge compares like with like;
 //! a side without the table contributes no rows.
 
-use std::sync::atomic::Ordering as AtomicOrdering;
-
 use bytes::Bytes;
 use tidemark_model::{quote_ident, ChangeEvent, ChangeKind, Datum, SourceInfo};
 use tidemark_pgwire::Connection;
@@ -39,11 +37,11 @@ impl SortedRows for ProgressRows<'_> {
         if line.is_some() {
             self.since += 1;
             if self.since >= PROGRESS_EVERY {
-                self.progress.rows.fetch_add(self.since, AtomicOrdering::Relaxed);
+                self.progress.rows_read(self.since);
                 self.since = 0;
             }
         } else if self.since > 0 {
-            self.progress.rows.fetch_add(self.since, AtomicOrdering::Relaxed);
+            self.progress.rows_read(self.since);
             self.since = 0;
         }
         Ok(line)
@@ -188,7 +186,7 @@ pub(super) async fn diff_unit(
             Change::Create(n) => event(ChangeKind::Insert, None, Some(n)),
             Change::Update { old, new } => event(ChangeKind::Update, Some(old), Some(new)),
         };
-        out.progress.changes.fetch_add(1, AtomicOrdering::Relaxed);
+        out.progress.changes_found(1);
         if tx.send(ev).await.is_err() {
             // The pipeline stopped; its own error is what the command reports.
             return Err(SourceError::PipelineStopped);
@@ -196,7 +194,7 @@ pub(super) async fn diff_unit(
     }
     let counts = merge.counts();
     if out.verify {
-        out.progress.changes.fetch_add(counts.changes(), AtomicOrdering::Relaxed);
+        out.progress.changes_found(counts.changes());
     }
     Ok(counts)
 }

@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -252,7 +251,7 @@ async fn execute(
         .into());
     }
     let progress = Arc::new(DiffProgress::default());
-    let ticker = spawn_progress(progress.clone());
+    let ticker = spawn_progress();
     let report = if verify {
         tidemark_sources::diff::run(opts, None, progress.clone()).await?
     } else {
@@ -306,7 +305,10 @@ pub(crate) async fn send_through_pipeline(
     Ok(report?)
 }
 
-fn spawn_progress(p: Arc<DiffProgress>) -> tokio::task::JoinHandle<()> {
+/// The progress bar (or a log line every 10 s), from the process's metrics.
+fn spawn_progress() -> tokio::task::JoinHandle<()> {
+    use tidemark_pipeline::metrics as m;
+    let t = crate::telemetry::get();
     tokio::spawn(async move {
         let interactive = std::io::stderr().is_terminal();
         let bar = if interactive {
@@ -326,24 +328,21 @@ fn spawn_progress(p: Arc<DiffProgress>) -> tokio::task::JoinHandle<()> {
         let mut last = (std::time::Instant::now(), 0u64);
         loop {
             tick.tick().await;
-            let rows = p.rows.load(Ordering::Relaxed);
-            let rate = (rows - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
+            let rows = t.counter(m::DIFF_ROWS);
+            let rate = rows.saturating_sub(last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);
             last = (std::time::Instant::now(), rows);
-            let msg = format!(
-                "{rows} rows compared ({:.0}/s), {} differences",
-                rate,
-                p.changes.load(Ordering::Relaxed)
-            );
+            let msg =
+                format!("{rows} rows compared ({:.0}/s), {} differences", rate, t.counter(m::DIFF_CHANGES));
             match &bar {
                 Some(b) => {
-                    b.set_length(p.tables_total.load(Ordering::Relaxed));
-                    b.set_position(p.tables_done.load(Ordering::Relaxed));
+                    b.set_length(t.gauge(m::DIFF_TABLES) as u64);
+                    b.set_position(t.counter(m::DIFF_TABLES_DONE));
                     b.set_message(msg);
                 }
                 None => tracing::info!(
                     "{msg}; {}/{} tables done",
-                    p.tables_done.load(Ordering::Relaxed),
-                    p.tables_total.load(Ordering::Relaxed)
+                    t.counter(m::DIFF_TABLES_DONE),
+                    t.gauge(m::DIFF_TABLES) as u64
                 ),
             }
         }
