@@ -211,7 +211,13 @@ async fn encode_loop(
     out: mpsc::Sender<Batch<Record>>,
 ) -> Result<(), PipelineError> {
     loop {
-        let Some(batch) = rx.lock().await.recv().await else { return Ok(()) };
+        // A delivery that stopped (its sink failed or went away) ends this stage at once, which closes
+        // the pipeline's input, so the source notices without having to send first.
+        let next = tokio::select! {
+            b = async { rx.lock().await.recv().await } => b,
+            _ = out.closed() => return Ok(()),
+        };
+        let Some(batch) = next else { return Ok(()) };
         let mut records = Vec::with_capacity(batch.events.len() + 2);
         if let Err(e) = stage.encode(batch.events, &mut records) {
             // Deliver what was encoded before the failing event, as Debezium delivers the events it
@@ -236,11 +242,15 @@ async fn typed_loop(
     mut rx: mpsc::Receiver<SourceBatch>,
     out: mpsc::Sender<Batch<Event>>,
 ) -> Result<(), PipelineError> {
-    while let Some(batch) = rx.recv().await {
+    loop {
+        let next = tokio::select! {
+            b = rx.recv() => b,
+            _ = out.closed() => return Ok(()),
+        };
+        let Some(batch) = next else { return Ok(()) };
         encode::count_typed(&batch.events);
         if out.send(Batch { items: batch.events, checkpoint: batch.checkpoint }).await.is_err() {
             return Ok(());
         }
     }
-    Ok(())
 }

@@ -360,3 +360,41 @@ async fn a_change_that_cannot_be_encoded_stops_after_delivering_what_came_before
     // The message before, then the change before the failing one; nothing after it.
     assert_eq!(state.lock().unwrap().records, 2);
 }
+
+#[tokio::test]
+async fn a_destination_gone_while_idle_closes_the_input_at_once() {
+    // The reader of a pipe exits while nothing is being written: the source must learn of it without
+    // sending anything (it waits on `input.closed()`), so it stops and releases the slot.
+    struct Vanishing {
+        gone: tokio::sync::watch::Receiver<bool>,
+    }
+    #[async_trait]
+    impl Sink<Record> for Vanishing {
+        fn attach(&mut self, _: AckSender) {}
+        async fn send(&mut self, _: Ticket, _: Vec<Record>) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn sync(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        async fn close(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "vanishing".into()
+        }
+        fn gone(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+            Some(self.gone.clone())
+        }
+    }
+    let (tx, gone) = tokio::sync::watch::channel(false);
+    let opts = PipelineOptions::new(Encoder::new(EncoderConfig::default()));
+    let p = Running::start(Output::new(Destination::Records(Box::new(Vanishing { gone }))), &opts);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), p.input.closed())
+        .await
+        .expect("input closed once the sink is gone");
+    let err = p.finish().await.expect_err("the sink went away");
+    assert!(matches!(err.1, PipelineError::Sink(SinkError::ConsumerGone { .. })), "{:?}", err.1);
+}
