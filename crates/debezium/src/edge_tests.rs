@@ -1,5 +1,6 @@
 //! Unit tests for the edge-value classes of issue 9 §1, one per class, with the values the real
-//! Debezium 3.6.3 connector wrote for the same PostgreSQL text (tests/golden/fixtures/edge_*.jsonl).
+//! Debezium 3.6.3 connector wrote for the same PostgreSQL text
+//! (`crates/tidemark/tests/golden/fixtures/edge_*.jsonl`).
 
 use crate::config::{BinaryMode, DecimalMode, EncoderConfig, IntervalMode, TimePrecisionMode};
 use crate::convert::{Conv, ConvError};

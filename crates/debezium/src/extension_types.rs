@@ -4,8 +4,8 @@
 //! Why a module of its own: extension types have no fixed OIDs. Debezium recognises them by type
 //! name alone (whatever schema the extension was created in), and so does tidemark: the catalog
 //! registers each non-built-in type with its name ([`crate::TypeRegistry`]), and
-//! [`ExtConv::for_type_name`] maps the names. Everything about these types lives here; `convert.rs`,
-//! `plan.rs` and `record.rs` only forward to it.
+//! [`ExtConv::for_type_name`] maps the names. Everything about these types lives here; the
+//! [`crate::convert`], [`crate::plan`] and [`crate::record`] modules only forward to it.
 //!
 //! What the connector writes (verified by the `extensions` and `extensions_fail` golden sets, see
 //! `docs/compatibility.md`):
@@ -148,7 +148,8 @@ impl ExtConv {
     }
 }
 
-/// The hooks `record.rs` asks before writing a column (no-ops for every other converter).
+/// The hooks the record writer ([`crate::record`]) asks before writing a column (no-ops for every
+/// other converter).
 impl Conv {
     /// Whether a value the converter cannot express may be written as null: the field's schema is
     /// optional. Other converters keep their behaviour (null in any value field).

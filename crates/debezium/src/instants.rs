@@ -1,6 +1,6 @@
 //! Timestamps as `(seconds, microseconds)` since the epoch, so nothing overflows up to PostgreSQL's
 //! last year (294276 AD), and the arithmetic Debezium 3.6 applies to them, verified against the real
-//! connector (`tests/golden/fixtures/edge_*.jsonl`):
+//! connector (`crates/tidemark/tests/golden/fixtures/edge_*.jsonl`):
 //!
 //! - `MicroTimestamp` is `TimeUnit.SECONDS.toMicros(s) + micros`: the multiplication saturates at
 //!   `Long.MAX_VALUE` and the addition then wraps, so past 294247-01-10T04:00:54.775807 the connector

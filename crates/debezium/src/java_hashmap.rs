@@ -14,6 +14,12 @@
 //! key, so tree bins order by hash alone (no `compareTo`/tie-break path is needed); the table never
 //! approaches `MAXIMUM_CAPACITY` (at most 65536 distinct keys). Verified against the real connector by
 //! the sparse vectors of the `extensions` golden set (collisions, tree bins, tree splits on resize).
+//!
+//! Why one file of about 600 lines: it is the transcription of one Java class whose methods share a
+//! single node arena and call each other (`putVal` → `treeifyBin` → `treeify` → `balanceInsertion` →
+//! the rotations; `resize` → `split` → `untreeify`). Kept together it can be read line by line against
+//! `java/util/HashMap.java`; split, every piece would need the others to be understood. The tests at
+//! the end pin orders the connector wrote (golden rows) and check that every key is iterated once.
 
 const TREEIFY_THRESHOLD: usize = 8;
 const UNTREEIFY_THRESHOLD: usize = 6;

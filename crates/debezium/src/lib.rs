@@ -1,10 +1,19 @@
 //! Debezium PostgreSQL-connector encoding: pure functions from [`tidemark_model`] change events to
 //! the bytes Debezium's `JsonConverter` would write (topic, key, value), under every handling mode.
+//! The pipeline's encode stage (`tidemark_pipeline::encode`) calls the [`Encoder`] for byte sinks;
+//! typed sinks get the events without it.
 //!
 //! Why precomputed plans: at 100k+ events/s the per-event cost must be value conversion and byte
-//! copies only. A [`TablePlan`] is built once per table shape (on each Relation message) and holds the
-//! topic, the serialized Connect schemas and one converter per column. Building it validates the
-//! configuration against the table (e.g. `message.key.columns` naming a missing column).
+//! copies only. A [`TablePlan`] is built once per table shape (by the stream on each Relation
+//! message, by `diff` from the catalog) and holds the topic, the serialized Connect schemas and one
+//! converter per column. Building it validates the configuration against the table (e.g.
+//! `message.key.columns` naming a missing column).
+//!
+//! Layout: `config` (settings named after Debezium's properties), `types` (what is known about
+//! column types beyond their OID), `plan` (building plans), `convert` (the per-type converters, split
+//! by type family), `record` (assembling records); `temporal`, `instants`, `array_temporal`, `json`,
+//! `java_float` and `java_hashmap` reproduce the Java-side spelling and arithmetic the connector's
+//! output depends on; `extension_types` covers PostGIS and pgvector.
 //!
 //! Invariants:
 //! - Object keys are written in Connect schema field order, compact, no whitespace, exactly as

@@ -1,4 +1,5 @@
-//! Kafka-shaped records: what encoders produce and every sink consumes.
+//! Kafka-shaped records: what the Debezium encoder produces and every byte sink (stdout, file,
+//! Kafka/Event Hubs) consumes. Typed sinks get the change events instead, never records.
 
 use std::sync::Arc;
 

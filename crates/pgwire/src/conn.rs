@@ -1,6 +1,8 @@
-//! A minimal frontend/backend protocol connection: startup, TLS, authentication, simple queries and
-//! raw frame I/O. It exists because the replication sub-protocol (CopyBoth) is not exposed by
-//! `tokio-postgres`; everything else uses that crate.
+//! A minimal frontend/backend protocol connection: startup, TLS, authentication, simple queries,
+//! `COPY … TO STDOUT` and raw frame I/O. It exists because the replication sub-protocol (CopyBoth)
+//! is not exposed by `tokio-postgres`, and for bulk COPY reads (the diff's scans, through
+//! `tidemark_sources::copy`) where a general client's per-row cost is the bottleneck; plain SQL uses
+//! `tokio-postgres`.
 //!
 //! Frames are read into one growing buffer and handed out as zero-copy `Bytes`, so pgoutput tuple
 //! values can travel to the encoder without being copied. Reading is cancel-safe: a frame is removed

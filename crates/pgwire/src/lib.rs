@@ -1,10 +1,12 @@
 //! PostgreSQL wire-level pieces tidemark needs that no crates.io crate provides well: a
 //! `replication=database` connection (startup, TLS, SCRAM/md5/password authentication, CopyBoth
-//! streaming, standby status updates) and a decoder for every pgoutput message (protocol 1 and 2).
+//! streaming, standby status updates), lean `COPY … TO STDOUT` reads for bulk scans, a decoder for
+//! every pgoutput message (protocol 1 and 2), and libpq-compatible connection strings.
 //!
-//! This crate depends on no other tidemark crate; it speaks bytes and LSNs only, so it can be tested
-//! and fuzzed on its own. Plain SQL (catalog queries, heartbeats, snapshots) goes through
-//! `tokio-postgres`; [`sql`] builds that client from the same DSN with the same TLS rules.
+//! The only tidemark crate it depends on is `tidemark-model`, for [`Lsn`] (the one codec of WAL
+//! positions, re-exported here); it speaks bytes and LSNs only, so it can be tested and fuzzed on its
+//! own. Plain SQL (catalog queries, heartbeats) goes through `tokio-postgres`; [`sql`] builds that
+//! client from the same DSN with the same TLS rules.
 
 pub mod conn;
 pub mod dsn;

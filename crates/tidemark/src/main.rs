@@ -1,5 +1,6 @@
-//! The `tidemark` binary: command-line parsing, configuration layering, logging, signals and exit
-//! codes. Commands live in [`cmd`]; everything they do is in the library crates.
+//! The `tidemark` binary: command-line parsing, configuration layering ([`config`]), logging, the
+//! metrics recorder ([`telemetry`]), signals and exit codes. Commands live in [`cmd`]; everything they
+//! do is in the library crates.
 
 mod cmd;
 mod config;

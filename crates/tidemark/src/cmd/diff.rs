@@ -1,4 +1,7 @@
-//! `tidemark diff` and `tidemark verify`.
+//! `tidemark diff` and `tidemark verify`: flags and configuration turned into `DiffOptions`; `diff`
+//! sends the diff's events through the pipeline to the configured sink ([`send_through_pipeline`],
+//! also used by the demo), `verify` only counts; then the report, the summary file and the exit
+//! status (a verdict only when every selected table was compared).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

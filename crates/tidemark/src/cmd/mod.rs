@@ -1,4 +1,6 @@
-//! One module per command.
+//! One module per command, plus the signal handling they share. `stream` and `diff` send their
+//! changes through the pipeline (`tidemark_pipeline`) to the sink `tidemark_sinks::build` makes;
+//! `verify` runs the diff without a sink; `demo` runs both on a throwaway cluster.
 
 pub mod demo;
 pub mod diff;
@@ -10,7 +12,7 @@ use tokio::sync::watch;
 /// A shutdown flag that turns true on the first SIGINT or SIGTERM; the second one exits the process
 /// at once with status 128 + signal number.
 ///
-/// The first signal starts a graceful stop (flush the sink, confirm the slot). That can block for
+/// The first signal starts a graceful stop (sync the sink, confirm the slot). That can block for
 /// good when the sink does (a full pipe nobody reads, a FIFO, a hung mount), so the second signal
 /// must not depend on the stream making progress: signals are watched on their own thread with its
 /// own runtime, never on the workers a blocked sink may occupy. Exiting there is safe for the

@@ -1,4 +1,7 @@
-//! `tidemark stream`.
+//! `tidemark stream`: the layered configuration turned into [`StreamOptions`] and a sink, then
+//! `tidemark_sources::stream::run`, which feeds the pipeline and confirms the slot as far as the sink
+//! reports durable. Also the `--help` property list and the progress lines, read from the metrics
+//! (`tidemark_pipeline::metrics` names).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -2,11 +2,11 @@
 //! its property's type, empty values mean what each property documents, and settings that contradict
 //! each other are refused — all before tidemark connects anywhere.
 //!
-//! Why a separate module: the property table in `config.rs` is `(name, default, help)` and other
-//! work appends to it; the type of each property lives here, inferred from its default where that is
-//! unambiguous (`true`/`false` → boolean, digits → non-negative integer; any other non-empty default
-//! → text that may not be empty) and spelled out otherwise, so a property added to the table is
-//! checked without touching this file.
+//! Why a separate module: the property table ([`PROPERTIES`], in `config/properties.rs`) is
+//! `(name, default, help)` and other work appends to it; the type of each property lives here,
+//! inferred from its default where that is unambiguous (`true`/`false` → boolean, digits →
+//! non-negative integer; any other non-empty default → text that may not be empty) and spelled out
+//! otherwise, so a property added to the table is checked without touching this file.
 //!
 //! Invariants:
 //! - A typo is never silently ignored: an unknown key on the command line, in the file or in a

@@ -1,5 +1,6 @@
-//! Helpers shared by the diff tests: run the diff through the library, apply its events with
-//! PostgreSQL's own input functions, and compare tables independently (sorted row texts).
+//! Helpers shared by the diff tests: run the diff through the library, apply its events through the
+//! pipeline into the PostgreSQL apply sink (`tidemark_sinks::postgres`, which writes values with
+//! PostgreSQL's own input functions), and compare tables independently (sorted row texts).
 #![allow(dead_code)]
 
 use std::process::Command;
