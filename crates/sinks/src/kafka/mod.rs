@@ -288,13 +288,15 @@ impl KafkaSink {
         }
         if let Some(o) = &r.origin {
             if let Some(l) = o.lsn {
-                // Decimal, as Debezium writes `source.lsn`.
-                let lsn = l.0.to_string();
-                headers = headers.insert(Header { key: "tidemark.lsn", value: Some(lsn.as_bytes()) });
+                // Decimal, as Debezium writes `source.lsn` (formatted on the stack: this runs per record).
+                let mut buf = itoa::Buffer::new();
+                headers =
+                    headers.insert(Header { key: "tidemark.lsn", value: Some(buf.format(l.0).as_bytes()) });
             }
             if let Some(t) = o.tx_id {
-                let txid = t.to_string();
-                headers = headers.insert(Header { key: "tidemark.txid", value: Some(txid.as_bytes()) });
+                let mut buf = itoa::Buffer::new();
+                headers =
+                    headers.insert(Header { key: "tidemark.txid", value: Some(buf.format(t).as_bytes()) });
             }
             if self.opts.table_headers {
                 headers = headers
