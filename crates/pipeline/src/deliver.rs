@@ -55,7 +55,7 @@ impl Default for DeliverOptions {
         DeliverOptions {
             flush_interval: Duration::from_secs(1),
             max_in_flight_records: 200_000,
-            max_in_flight_bytes: 128 << 20,
+            max_in_flight_bytes: 64 << 20,
         }
     }
 }

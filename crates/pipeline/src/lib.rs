@@ -134,7 +134,7 @@ impl Running {
         let dopts = opts.deliver;
         let (prepare, deliver) = match output {
             Output::Records(att) => {
-                let (btx, brx) = mpsc::channel::<Batch<Record>>(4);
+                let (btx, brx) = mpsc::channel::<Batch<Record>>(1);
                 let rx = Arc::new(Mutex::new(rx));
                 let workers = opts.encode_workers.max(1);
                 let prepare = (0..workers)
@@ -152,7 +152,7 @@ impl Running {
                 (prepare, deliver)
             }
             Output::Events(att) => {
-                let (btx, brx) = mpsc::channel::<Batch<Event>>(4);
+                let (btx, brx) = mpsc::channel::<Batch<Event>>(1);
                 let prepare = vec![tokio::spawn(typed_loop(rx, btx))];
                 let deliver = tokio::spawn(async move {
                     let (att, res) = deliver::run(att, brx, durable_tx, dopts).await;

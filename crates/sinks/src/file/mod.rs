@@ -52,7 +52,9 @@ impl FileSink {
     pub fn open(dir: impl AsRef<Path>, rotate_bytes: u64) -> Result<FileSink, SinkError> {
         let dir = dir.as_ref().to_path_buf();
         let segments = segments::Segments::open(&dir, rotate_bytes)?;
-        let (tx, rx) = mpsc::channel(8);
+        // One command queued while the thread works on another: enough to overlap encoding with writing,
+        // and each queued batch is megabytes with schemas on.
+        let (tx, rx) = mpsc::channel(1);
         let failure = Arc::new(Mutex::new(None));
         let f = failure.clone();
         let thread = std::thread::Builder::new()
