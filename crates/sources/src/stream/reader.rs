@@ -22,7 +22,7 @@ use crate::filter::TableFilter;
 use crate::SourceError;
 
 /// Events per batch handed to the pipeline.
-const BATCH_EVENTS: usize = 1024;
+const BATCH_EVENTS: usize = 256;
 
 fn now_us() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
