@@ -11,8 +11,11 @@
 //! - the durable position only ever comes from [`Tracker`]: the checkpoint of the contiguous prefix of
 //!   acknowledged tickets. A failed `send`, `sync` or [`Ack::Failed`] stops the stage with that error
 //!   and publishes nothing more;
-//! - records are made durable (`Sink::sync`) at most `flush_interval` after they were accepted, and
-//!   sooner when the pipeline goes idle (but not more often than [`IDLE_SYNC_MIN`]);
+//! - while a checkpoint waits on them, records are made durable (`Sink::sync`) at most
+//!   `flush_interval` after they were accepted, and sooner when the pipeline goes idle (but not more
+//!   often than [`IDLE_SYNC_MIN`]); with no checkpoint waiting (a diff, an open transaction) there is
+//!   nothing to confirm, so the sink is not asked until the bound fills or the input ends — a stream of
+//!   fsyncs would only slow the source down;
 //! - at the end of its input the stage syncs and waits until every ticket is acknowledged, so the
 //!   position it leaves published covers everything it was given.
 
@@ -144,7 +147,7 @@ async fn deliver<T: Weigh + Send + 'static>(
             _ = destination_gone(&mut gone) => {
                 return Err(SinkError::ConsumerGone { dest: sink.describe() }.into());
             }
-            _ = tokio::time::sleep_until(deadline), if dirty => {
+            _ = tokio::time::sleep_until(deadline), if dirty && tracker.awaits_checkpoint() => {
                 sink.sync().await?;
                 dirty = false;
                 last_sync = Instant::now();
@@ -164,7 +167,7 @@ async fn deliver<T: Weigh + Send + 'static>(
                         deadline = Instant::now() + opts.flush_interval;
                     }
                 }
-                if dirty && rx.is_empty() {
+                if dirty && rx.is_empty() && tracker.awaits_checkpoint() {
                     // Idle: nothing more to batch with, so make it durable soon rather than at the interval.
                     if last_sync.elapsed() >= IDLE_SYNC_MIN {
                         sink.sync().await?;

@@ -36,11 +36,13 @@ pub struct Tracker<P> {
     durable: Option<P>,
     records: usize,
     bytes: usize,
+    /// Pending entries that carry a checkpoint.
+    checkpoints: usize,
 }
 
 impl<P: Copy + Ord> Default for Tracker<P> {
     fn default() -> Self {
-        Tracker { next: 1, pending: BTreeMap::new(), durable: None, records: 0, bytes: 0 }
+        Tracker { next: 1, pending: BTreeMap::new(), durable: None, records: 0, bytes: 0, checkpoints: 0 }
     }
 }
 
@@ -61,6 +63,7 @@ impl<P: Copy + Ord> Tracker<P> {
     ) -> (Option<Ticket>, Option<P>) {
         let t = self.next;
         self.next += 1;
+        self.checkpoints += checkpoint.is_some() as usize;
         if records == 0 {
             self.pending.insert(t, Pending { checkpoint, records: 0, bytes: 0, acked: true });
             return (None, self.advance());
@@ -87,6 +90,7 @@ impl<P: Copy + Ord> Tracker<P> {
                 break;
             }
             if let Some(c) = entry.remove().checkpoint {
+                self.checkpoints -= 1;
                 self.durable = Some(self.durable.map_or(c, |d| d.max(c)));
             }
         }
@@ -106,6 +110,13 @@ impl<P: Copy + Ord> Tracker<P> {
     /// Tickets issued and not yet acknowledged.
     pub fn outstanding(&self) -> usize {
         self.pending.values().filter(|p| !p.acked).count()
+    }
+
+    /// Some checkpoint waits for records to become durable: the source has a position to confirm, so
+    /// durability is worth asking for now. Without one (a diff, or a transaction still open) a sync
+    /// would buy nothing before the end of input.
+    pub fn awaits_checkpoint(&self) -> bool {
+        self.checkpoints > 0
     }
 
     /// Nothing outstanding.
@@ -162,6 +173,19 @@ mod tests {
         let (a, _) = t.issue(None, 1, 1);
         assert_eq!(t.issue(Some(9), 0, 0), (None, None));
         assert_eq!(t.ack(a.unwrap()), Ok(Some(9)));
+    }
+
+    #[test]
+    fn knows_whether_a_checkpoint_waits() {
+        let mut t = Tracker::<u64>::new();
+        let (a, _) = t.issue(None, 1, 1);
+        assert!(!t.awaits_checkpoint());
+        let (b, _) = t.issue(Some(5), 1, 1);
+        assert!(t.awaits_checkpoint());
+        t.ack(a.unwrap()).unwrap();
+        assert!(t.awaits_checkpoint());
+        t.ack(b.unwrap()).unwrap();
+        assert!(!t.awaits_checkpoint());
     }
 
     #[test]
