@@ -294,6 +294,18 @@ pub(crate) async fn send_through_pipeline(
     let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx), progress));
     let mut evs = Vec::with_capacity(256);
     while rx.recv_many(&mut evs, 256).await > 0 {
+        // A diff finds its changes one at a time; handing each over alone would wake every stage (and
+        // the file sink's thread) per event. Linger briefly to fill the batch: a diff's events have no
+        // latency to keep.
+        if evs.len() < 256 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            while evs.len() < 256 {
+                match rx.try_recv() {
+                    Ok(e) => evs.push(e),
+                    Err(_) => break,
+                }
+            }
+        }
         let events =
             evs.drain(..).map(|e| Event::Change(Change { plan: e.plan, event: e.event })).collect::<Vec<_>>();
         if pipeline.input.send(SourceBatch { events, checkpoint: None }).await.is_err() {
