@@ -120,6 +120,7 @@ async fn deliver<T: Weigh + Send + 'static>(
     let mut deadline = Instant::now();
     let mut last_sync = Instant::now();
     let mut gone = sink.gone();
+    let dest = sink.describe();
     let publish = |p: Lsn| {
         durable.send_if_modified(|d| {
             let moved = p > *d;
@@ -139,13 +140,10 @@ async fn deliver<T: Weigh + Send + 'static>(
         }
         tokio::select! {
             biased;
-            ack = acks.recv() => {
-                if let Some(p) = on_ack(&mut tracker, ack)? {
+            ack = next_ack(acks, &mut gone, &dest) => {
+                if let Some(p) = on_ack(&mut tracker, ack?)? {
                     publish(p);
                 }
-            }
-            _ = destination_gone(&mut gone) => {
-                return Err(SinkError::ConsumerGone { dest: sink.describe() }.into());
             }
             _ = tokio::time::sleep_until(deadline), if dirty && tracker.awaits_checkpoint() => {
                 sink.sync().await?;
@@ -184,19 +182,24 @@ async fn deliver<T: Weigh + Send + 'static>(
     // End of input: make everything durable and wait for every acknowledgement.
     sink.sync().await?;
     while !tracker.is_settled() {
-        tokio::select! {
-            biased;
-            ack = acks.recv() => {
-                if let Some(p) = on_ack(&mut tracker, ack)? {
-                    publish(p);
-                }
-            }
-            _ = destination_gone(&mut gone) => {
-                return Err(SinkError::ConsumerGone { dest: sink.describe() }.into());
-            }
+        if let Some(p) = on_ack(&mut tracker, next_ack(acks, &mut gone, &dest).await?)? {
+            publish(p);
         }
     }
     Ok(())
+}
+
+/// The sink's next acknowledgement; an error once its destination has gone away for good.
+async fn next_ack(
+    acks: &mut AckReceiver,
+    gone: &mut Option<watch::Receiver<bool>>,
+    dest: &str,
+) -> Result<Option<Ack>, PipelineError> {
+    tokio::select! {
+        biased;
+        ack = acks.recv() => Ok(ack),
+        _ = destination_gone(gone) => Err(SinkError::ConsumerGone { dest: dest.to_string() }.into()),
+    }
 }
 
 fn on_ack(tracker: &mut Tracker<Lsn>, ack: Option<Ack>) -> Result<Option<Lsn>, PipelineError> {

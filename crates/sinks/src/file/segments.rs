@@ -239,19 +239,7 @@ impl Segments {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RecordKind;
-
-    fn rec(topic: &str, v: &str) -> Record {
-        Record {
-            topic: topic.into(),
-            key: Some(b"{\"id\":1}".to_vec()),
-            value: Some(v.as_bytes().to_vec()),
-            headers: vec![],
-            kind: RecordKind::Change,
-            op: "c",
-            origin: None,
-        }
-    }
+    use crate::file::tests::rec;
 
     #[test]
     fn writes_rotates_and_repairs_torn_lines() {

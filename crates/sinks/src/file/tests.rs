@@ -3,7 +3,8 @@
 use super::*;
 use crate::{Ack, RecordKind};
 
-fn rec(topic: &str, v: &str) -> Record {
+/// A change record for `topic` with value `v` (shared with the segment tests).
+pub(super) fn rec(topic: &str, v: &str) -> Record {
     Record {
         topic: topic.into(),
         key: Some(b"{\"id\":1}".to_vec()),
