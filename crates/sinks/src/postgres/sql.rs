@@ -71,7 +71,9 @@ fn matcher(t: &TableSchema, old: &str) -> String {
     let tq = t.id.quoted();
     let key: Vec<&str> = t.columns.iter().filter(|c| c.is_key).map(|c| c.name.as_str()).collect();
     if key.is_empty() {
-        format!("ctid = (SELECT ctid FROM {tq} x WHERE x::text = ({old})::text LIMIT 1)")
+        // `alias.*` is the whole row even when a column has the alias's name (a bare `x` would be
+        // that column).
+        format!("ctid = (SELECT ctid FROM {tq} tidemark_row WHERE (tidemark_row.*)::text = ({old})::text LIMIT 1)")
     } else {
         key.iter()
             .map(|k| format!("{tq}.{q} = ({old}).{q}", q = quote_ident(k)))
@@ -183,6 +185,7 @@ mod tests {
     fn keyless_rows_are_matched_one_at_a_time_by_text() {
         let d = statement(&ev(ChangeKind::Delete, Some(vec![t("1"), t("a")]), None, false)).unwrap();
         assert!(d.contains("ctid = (SELECT ctid FROM"), "{d}");
+        assert!(d.contains("(tidemark_row.*)::text"), "whole-row text, whatever the columns are called: {d}");
         assert!(d.contains("LIMIT 1"), "{d}");
     }
 

@@ -42,7 +42,8 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// Where events go [default: stdout]: stdout | file:<dir> | kafka://host:9092[,host:9092] | eventhubs
-    /// (the same sinks and properties as `tidemark stream`).
+    /// (the same sinks and properties as `tidemark stream`) | postgres://user@host/db (apply the events
+    /// to that database, e.g. --old itself to bring it up to --new).
     #[arg(long, value_name = "SINK")]
     pub sink: Option<String>,
     /// Event time written in ts_ms and source.ts_ms (RFC 3339, e.g. 2025-08-22T14:00:00Z); default: the
