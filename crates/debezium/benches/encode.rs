@@ -66,6 +66,7 @@ fn main() {
             lsn: Some(Lsn(27_564_720)),
             last_commit_lsn: Some(Lsn(27_564_000)),
             snapshot: None,
+            origin: None,
         },
         tx: None,
     };

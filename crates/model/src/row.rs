@@ -73,6 +73,11 @@ pub struct SourceInfo {
     pub last_commit_lsn: Option<Lsn>,
     /// Debezium `source.snapshot` value (`None` = streaming, shown as `"false"`).
     pub snapshot: Option<&'static str>,
+    /// The replication origin the transaction was written under (`pg_replication_origin_session_setup`
+    /// on the writing session, as logical replication subscribers and other replication tools do), so a
+    /// later stage can tell changes that came back around from the application's own. `None`: written
+    /// without one, or not from a stream.
+    pub origin: Option<Arc<str>>,
 }
 
 /// Position of an event inside its transaction, for Debezium's `transaction` block.

@@ -172,6 +172,7 @@ pub(super) async fn diff_unit(
                     lsn: None,
                     last_commit_lsn: None,
                     snapshot: None,
+                    origin: None,
                 },
                 tx: None,
             },

@@ -32,6 +32,8 @@ fn now_us() -> i64 {
 struct Tx {
     xid: u32,
     commit_ts_us: i64,
+    /// Replication origin (pgoutput sends an Origin message right after BEGIN when there is one).
+    origin: Option<Arc<str>>,
 }
 
 /// How one relation id's changes are emitted.
@@ -72,11 +74,18 @@ fn to_row(t: Vec<TupleValue>) -> Row {
 
 impl Reader<'_> {
     fn source(&self, lsn: Lsn) -> SourceInfo {
-        let (ts_us, tx_id) = match &self.tx {
-            Some(t) => (t.commit_ts_us, Some(t.xid)),
-            None => (now_us(), None),
+        let (ts_us, tx_id, origin) = match &self.tx {
+            Some(t) => (t.commit_ts_us, Some(t.xid), t.origin.clone()),
+            None => (now_us(), None, None),
         };
-        SourceInfo { ts_us, tx_id, lsn: Some(lsn), last_commit_lsn: self.last_commit_lsn, snapshot: None }
+        SourceInfo {
+            ts_us,
+            tx_id,
+            lsn: Some(lsn),
+            last_commit_lsn: self.last_commit_lsn,
+            snapshot: None,
+            origin,
+        }
     }
 
     async fn on_relation(&mut self, r: Relation) -> Result<(), SourceError> {
@@ -199,7 +208,11 @@ impl Reader<'_> {
                 }
             }
             PgOutput::Type { oid, namespace, name, .. } => self.history.learn_type_name(oid, namespace, name),
-            PgOutput::Origin { .. } => {}
+            PgOutput::Origin { name, .. } => {
+                if let Some(t) = self.tx.as_mut() {
+                    t.origin = Some(name.into());
+                }
+            }
             other => {
                 return Err(SourceError::Pg(tidemark_pgwire::PgError::Protocol(format!(
                     "unexpected message in transaction: {other:?}"
@@ -211,7 +224,7 @@ impl Reader<'_> {
 
     fn begin(&mut self, xid: u32, commit_ts: i64, lsn: Lsn) {
         let commit_ts_us = commit_ts + PG_EPOCH_OFFSET_US;
-        self.tx = Some(Tx { xid, commit_ts_us });
+        self.tx = Some(Tx { xid, commit_ts_us, origin: None });
         self.batch.push(Event::Begin { xid, lsn, commit_ts_us });
     }
 
