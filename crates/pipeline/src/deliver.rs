@@ -85,11 +85,6 @@ impl<T: Send + 'static> Attached<T> {
         Attached { sink, acks: rx, _keep: tx }
     }
 
-    /// The sink's description.
-    pub fn describe(&self) -> String {
-        self.sink.describe()
-    }
-
     /// Make everything durable and release the sink.
     pub async fn close(mut self) -> Result<(), SinkError> {
         self.sink.close().await

@@ -53,14 +53,6 @@ impl PipelineError {
         }
     }
 
-    /// A tidemark bug rather than something about the data or the destination.
-    pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            PipelineError::StageStopped { .. } | PipelineError::Panicked { .. } | PipelineError::Ack(_)
-        ) || matches!(self, PipelineError::Sink(SinkError::Internal { .. }))
-    }
-
     /// The error of a stage task that ended abnormally.
     pub fn from_join(stage: &'static str, e: tokio::task::JoinError) -> PipelineError {
         if e.is_panic() {

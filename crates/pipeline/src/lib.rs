@@ -94,14 +94,6 @@ impl Output {
         }
     }
 
-    /// The sink's description.
-    pub fn describe(&self) -> String {
-        match self {
-            Output::Records(a) => a.describe(),
-            Output::Events(a) => a.describe(),
-        }
-    }
-
     /// Make everything durable and release the sink.
     pub async fn close(self) -> Result<(), SinkError> {
         match self {
@@ -120,8 +112,7 @@ pub struct Running {
     /// The highest position whose events are all durable (`0/0` until one is).
     pub durable: watch::Receiver<Lsn>,
     prepare: Vec<JoinHandle<Result<(), PipelineError>>>,
-    deliver: JoinHandle<Output>,
-    deliver_result: Arc<std::sync::Mutex<Option<Result<(), PipelineError>>>>,
+    deliver: JoinHandle<(Output, Result<(), PipelineError>)>,
 }
 
 impl Running {
@@ -129,8 +120,6 @@ impl Running {
     pub fn start(output: Output, opts: &PipelineOptions) -> Running {
         let (input, rx) = mpsc::channel::<SourceBatch>(opts.input_capacity.max(1));
         let (durable_tx, durable) = watch::channel(Lsn::ZERO);
-        let deliver_result = Arc::new(std::sync::Mutex::new(None));
-        let result = deliver_result.clone();
         let dopts = opts.deliver;
         let (prepare, deliver) = match output {
             Output::Records(att) => {
@@ -146,8 +135,7 @@ impl Running {
                     .collect();
                 let deliver = tokio::spawn(async move {
                     let (att, res) = deliver::run(att, brx, durable_tx, dopts).await;
-                    *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(res);
-                    Output::Records(att)
+                    (Output::Records(att), res)
                 });
                 (prepare, deliver)
             }
@@ -156,19 +144,18 @@ impl Running {
                 let prepare = vec![tokio::spawn(typed_loop(rx, btx))];
                 let deliver = tokio::spawn(async move {
                     let (att, res) = deliver::run(att, brx, durable_tx, dopts).await;
-                    *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(res);
-                    Output::Events(att)
+                    (Output::Events(att), res)
                 });
                 (prepare, deliver)
             }
         };
-        Running { input, durable, prepare, deliver, deliver_result }
+        Running { input, durable, prepare, deliver }
     }
 
     /// Close the input, let every stage drain (the sink makes everything durable and acknowledges
     /// it), and return the output for reuse with the first error any stage hit.
     pub async fn finish(self) -> Result<Output, (Option<Output>, PipelineError)> {
-        let Running { input, prepare, deliver, deliver_result, .. } = self;
+        let Running { input, prepare, deliver, .. } = self;
         drop(input);
         let mut first: Option<PipelineError> = None;
         for h in prepare {
@@ -182,15 +169,11 @@ impl Running {
                 }
             }
         }
-        let out = match deliver.await {
-            Ok(out) => Some(out),
-            Err(e) => {
-                first.get_or_insert(PipelineError::from_join("deliver", e));
-                None
-            }
+        let (out, deliver_res) = match deliver.await {
+            Ok((out, res)) => (Some(out), res),
+            Err(e) => (None, Err(PipelineError::from_join("deliver", e))),
         };
-        let deliver_res = deliver_result.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(Err(e)) = deliver_res {
+        if let Err(e) = deliver_res {
             // The sink's own error explains an encode stage that stopped because delivery did.
             first = Some(match first {
                 Some(enc @ PipelineError::EventFailed { .. }) => enc,
@@ -200,7 +183,7 @@ impl Running {
         match (first, out) {
             (None, Some(out)) => Ok(out),
             (Some(e), out) => Err((out, e)),
-            (None, None) => Err((None, PipelineError::StageStopped { stage: "deliver" })),
+            (None, None) => unreachable!("a deliver task that did not return is an error above"),
         }
     }
 }

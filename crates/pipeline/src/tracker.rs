@@ -107,11 +107,6 @@ impl<P: Copy + Ord> Tracker<P> {
         (self.records, self.bytes)
     }
 
-    /// Tickets issued and not yet acknowledged.
-    pub fn outstanding(&self) -> usize {
-        self.pending.values().filter(|p| !p.acked).count()
-    }
-
     /// Some checkpoint waits for records to become durable: the source has a position to confirm, so
     /// durability is worth asking for now. Without one (a diff, or a transaction still open) a sync
     /// would buy nothing before the end of input.

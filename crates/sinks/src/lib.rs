@@ -32,22 +32,14 @@ pub fn build(uri: &str, options: &SinkOptions) -> Result<Destination, SinkError>
         })?;
         return Ok(Destination::Events(Box::new(postgres::ApplySink::new(dsn))));
     }
-    build_records(uri, options).map(Destination::Records)
+    records(uri, options).map(Destination::Records)
 }
 
-/// Build a byte sink from its URI.
-pub fn build_records(uri: &str, options: &SinkOptions) -> Result<RecordSink, SinkError> {
+/// A byte sink from its URI.
+fn records(uri: &str, options: &SinkOptions) -> Result<RecordSink, SinkError> {
     let u = uri.trim();
     if u.is_empty() || u == "stdout" || u == "-" {
         return Ok(Box::new(stdout::StdoutSink::new()));
-    }
-    if u.starts_with("postgres://") || u.starts_with("postgresql://") {
-        return Err(SinkError::Config {
-            uri: "(postgres sink)".into(),
-            reason:
-                "the PostgreSQL apply sink takes typed events: build it with build() or postgres::ApplySink"
-                    .into(),
-        });
     }
     if let Some(rest) = u.strip_prefix("file:") {
         let path = rest.strip_prefix("//").unwrap_or(rest);

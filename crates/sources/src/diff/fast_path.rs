@@ -24,7 +24,7 @@ use tidemark_pgwire::Connection;
 use super::catalog::{self, Coordinator};
 use super::plan::{TableJob, Unit};
 use super::schedule::Work;
-use super::{lineage, DiffMethod, DiffProgress};
+use super::{lineage, progress, DiffMethod};
 use crate::copy::{TidXmin, TidXminReader};
 use crate::SourceError;
 
@@ -169,7 +169,6 @@ pub(super) enum GaveUp {
 pub(super) async fn merge_tids<A: TidRows + Send, B: TidRows + Send>(
     a: &mut A,
     b: &mut B,
-    progress: &DiffProgress,
 ) -> Result<Result<Candidates, GaveUp>, SourceError> {
     let mut c = Candidates::default();
     let mut la = a.next_tid().await?;
@@ -217,7 +216,7 @@ pub(super) async fn merge_tids<A: TidRows + Send, B: TidRows + Send>(
         }
         rows += 1;
         if rows.is_multiple_of(65_536) {
-            progress.rows_read(65_536);
+            progress::rows_read(65_536);
         }
         if c.old.len() + c.new.len() > MAX_FAST_CANDIDATES {
             break Some(GaveUp::TooMany);
@@ -241,7 +240,6 @@ pub(super) async fn candidates(
     new: &mut Connection,
     job: &TableJob,
     blocks: Option<(u32, Option<u32>)>,
-    progress: &DiffProgress,
 ) -> Result<Option<Candidates>, SourceError> {
     let range = match blocks {
         None => String::new(),
@@ -252,7 +250,7 @@ pub(super) async fn candidates(
         format!("COPY (SELECT ctid, xmin FROM ONLY {}{range}) TO STDOUT (FORMAT binary)", job.id.quoted());
     let (mut a, mut b) = tokio::try_join!(TidXminReader::start(old, &sql), TidXminReader::start(new, &sql))
         .map_err(SourceError::Pg)?;
-    match merge_tids(&mut a, &mut b, progress).await? {
+    match merge_tids(&mut a, &mut b).await? {
         Ok(c) => Ok(Some(c)),
         Err(GaveUp::TooMany) => {
             tracing::info!(table = %job.id, "many changed row versions; using the full method");

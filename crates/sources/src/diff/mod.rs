@@ -161,27 +161,24 @@ impl DiffReport {
 /// Where the diff reports its progress: the `metrics` facade, under the names in
 /// [`tidemark_pipeline::metrics`] (`tidemark_diff_*`). A progress bar, a `status` command or a
 /// Prometheus endpoint reads them from the process's recorder; without one, recording costs nothing.
-#[derive(Debug, Default)]
-pub struct DiffProgress {
-    _private: (),
-}
+mod progress {
+    use tidemark_pipeline::metrics as m;
 
-impl DiffProgress {
     /// Rows read (both sides together).
-    pub fn rows_read(&self, n: u64) {
-        metrics::counter!(tidemark_pipeline::metrics::DIFF_ROWS).increment(n);
+    pub(super) fn rows_read(n: u64) {
+        metrics::counter!(m::DIFF_ROWS).increment(n);
     }
     /// Differences found.
-    pub fn changes_found(&self, n: u64) {
-        metrics::counter!(tidemark_pipeline::metrics::DIFF_CHANGES).increment(n);
+    pub(super) fn changes_found(n: u64) {
+        metrics::counter!(m::DIFF_CHANGES).increment(n);
     }
     /// A table is finished.
-    pub fn table_done(&self) {
-        metrics::counter!(tidemark_pipeline::metrics::DIFF_TABLES_DONE).increment(1);
+    pub(super) fn table_done() {
+        metrics::counter!(m::DIFF_TABLES_DONE).increment(1);
     }
     /// The number of tables selected.
-    pub fn tables_total(&self, n: u64) {
-        metrics::gauge!(tidemark_pipeline::metrics::DIFF_TABLES).set(n as f64);
+    pub(super) fn tables_total(n: u64) {
+        metrics::gauge!(m::DIFF_TABLES).set(n as f64);
     }
 }
 
@@ -189,7 +186,6 @@ impl DiffProgress {
 pub async fn run(
     opts: DiffOptions,
     events: Option<mpsc::Sender<DiffEvent>>,
-    progress: Arc<DiffProgress>,
 ) -> Result<DiffReport, SourceError> {
     let started = Instant::now();
     if opts.publications.is_empty() && opts.tables.is_empty() {
@@ -227,7 +223,7 @@ pub async fn run(
         types: TypeRegistry::default(),
     };
     let plan = planner.plan(tables).await?;
-    progress.tables_total(plan.jobs.len() as u64);
+    progress::tables_total(plan.jobs.len() as u64);
     let workers = opts.jobs.max(1);
     let work = plan::work(&old, &new, &plan.jobs, workers).await?;
     let shared = Shared {
@@ -236,7 +232,6 @@ pub async fn run(
         opts,
         event_time_us,
         events,
-        progress,
         reports: Mutex::new(plan.reports),
     };
     let tables = schedule::run(Scheduler::new(work, workers), shared, workers).await?;

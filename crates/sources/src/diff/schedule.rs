@@ -23,7 +23,7 @@ use super::catalog::Coordinator;
 use super::fast_path::{self, Collected};
 use super::plan::{TableJob, Unit};
 use super::unit::{self, Output};
-use super::{DiffEvent, DiffOptions, DiffProgress, TableReport};
+use super::{progress, DiffEvent, DiffOptions, TableReport};
 use crate::SourceError;
 
 /// What a worker does next.
@@ -159,7 +159,6 @@ pub(super) struct Shared {
     pub new_snapshot: String,
     pub event_time_us: i64,
     pub events: Option<mpsc::Sender<DiffEvent>>,
-    pub progress: Arc<DiffProgress>,
     /// Per table, in the plan's order.
     pub reports: Mutex<Vec<TableReport>>,
 }
@@ -193,19 +192,14 @@ async fn worker(sched: Arc<Scheduler>, shared: Arc<Shared>) -> Result<(), Source
     // Lean connections of the worker's own (see crate::copy::TidXminReader), in the sides' exported snapshots.
     let mut old = Coordinator::worker(&sh.opts.old, &sh.old_snapshot).await?;
     let mut new = Coordinator::worker(&sh.opts.new, &sh.new_snapshot).await?;
-    let out = Output {
-        verify: sh.opts.verify,
-        event_time_us: sh.event_time_us,
-        events: sh.events.as_ref(),
-        progress: &sh.progress,
-    };
+    let out = Output { verify: sh.opts.verify, event_time_us: sh.event_time_us, events: sh.events.as_ref() };
     while let Some(work) = sched.next().await {
         let t0 = Instant::now();
         let idx = work.table();
         let (counts, compared) = match work {
             Work::Full(unit) => (unit::diff_unit(&mut old, &mut new, &unit, None, out).await?, true),
             Work::Scan { job, blocks } => {
-                let found = fast_path::candidates(&mut old, &mut new, &job, blocks, &sh.progress).await?;
+                let found = fast_path::candidates(&mut old, &mut new, &job, blocks).await?;
                 sched.scanned(&job, found);
                 (Default::default(), false)
             }
@@ -227,7 +221,7 @@ async fn worker(sched: Arc<Scheduler>, shared: Arc<Shared>) -> Result<(), Source
             rep.seconds += t0.elapsed().as_secs_f64();
         }
         if sched.finished(idx, compared) {
-            sh.progress.table_done();
+            progress::table_done();
         }
     }
     Ok(())

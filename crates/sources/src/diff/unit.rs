@@ -16,17 +16,16 @@ use tokio::sync::mpsc;
 use super::keys::KeyKind;
 use super::merge::{Change, Counts, Merge, SortedRows};
 use super::plan::{Missing, TableJob, Unit};
-use super::{DiffEvent, DiffProgress};
+use super::{progress, DiffEvent};
 use crate::copy::{self, CopyLines};
 use crate::SourceError;
 
-/// Rows read between two updates of [`DiffProgress::rows`].
+/// Rows read between two updates of the `tidemark_diff_rows_read_total` counter.
 const PROGRESS_EVERY: u64 = 4096;
 
 /// A side's COPY lines as [`SortedRows`], counting them into the progress.
 struct ProgressRows<'a> {
     lines: CopyLines<'a>,
-    progress: &'a DiffProgress,
     since: u64,
 }
 
@@ -37,11 +36,11 @@ impl SortedRows for ProgressRows<'_> {
         if line.is_some() {
             self.since += 1;
             if self.since >= PROGRESS_EVERY {
-                self.progress.rows_read(self.since);
+                progress::rows_read(self.since);
                 self.since = 0;
             }
         } else if self.since > 0 {
-            self.progress.rows_read(self.since);
+            progress::rows_read(self.since);
             self.since = 0;
         }
         Ok(line)
@@ -131,8 +130,6 @@ pub(super) struct Output<'a> {
     pub event_time_us: i64,
     /// The consumer, when there is one.
     pub events: Option<&'a mpsc::Sender<DiffEvent>>,
-    /// Live counters.
-    pub progress: &'a DiffProgress,
 }
 
 /// Diff one unit over a worker's two connections.
@@ -149,7 +146,7 @@ pub(super) async fn diff_unit(
     let (old_sql, new_sql) = queries(job, unit, &kinds, side_predicates);
     let (a, b) = tokio::try_join!(CopyLines::start(old, &old_sql), CopyLines::start(new, &new_sql))
         .map_err(SourceError::Pg)?;
-    let rows = |lines| ProgressRows { lines, progress: out.progress, since: 0 };
+    let rows = |lines| ProgressRows { lines, since: 0 };
     let mut merge = Merge::new(rows(a), rows(b), kinds);
     let event = |kind: ChangeKind, before: Option<&Bytes>, after: Option<&Bytes>| -> DiffEvent {
         let row = |l: &Bytes| -> Vec<Datum> {
@@ -187,7 +184,7 @@ pub(super) async fn diff_unit(
             Change::Create(n) => event(ChangeKind::Insert, None, Some(n)),
             Change::Update { old, new } => event(ChangeKind::Update, Some(old), Some(new)),
         };
-        out.progress.changes_found(1);
+        progress::changes_found(1);
         if tx.send(ev).await.is_err() {
             // The pipeline stopped; its own error is what the command reports.
             return Err(SourceError::PipelineStopped);
@@ -195,7 +192,7 @@ pub(super) async fn diff_unit(
     }
     let counts = merge.counts();
     if out.verify {
-        out.progress.changes_found(counts.changes());
+        progress::changes_found(counts.changes());
     }
     Ok(counts)
 }

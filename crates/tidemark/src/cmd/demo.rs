@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -204,7 +203,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
         method: Default::default(),
     };
     let sink3 = tidemark_sinks::build(&sink_uri, &Default::default())?;
-    let report = super::diff::send_through_pipeline(diff_opts, sink3, Arc::new(Default::default())).await?;
+    let report = super::diff::send_through_pipeline(diff_opts, sink3).await?;
     for tr in &report.tables {
         println!(
             "   {:<18} {:>4} created {:>4} updated {:>4} deleted   {}",

@@ -5,11 +5,10 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tidemark_pgwire::Dsn;
-use tidemark_sources::diff::{DiffOptions, DiffProgress, DiffReport};
+use tidemark_sources::diff::{DiffOptions, DiffReport};
 
 use crate::config::ConfigError;
 use crate::ExitStatus;
@@ -254,14 +253,13 @@ async fn execute(
         )
         .into());
     }
-    let progress = Arc::new(DiffProgress::default());
     let ticker = spawn_progress();
     let report = if verify {
-        tidemark_sources::diff::run(opts, None, progress.clone()).await?
+        tidemark_sources::diff::run(opts, None).await?
     } else {
         let sink_opts = c.sink_options()?;
         let dest = tidemark_sinks::build(c.get("sink").unwrap_or("stdout"), &sink_opts)?;
-        send_through_pipeline(opts, dest, progress.clone()).await?
+        send_through_pipeline(opts, dest).await?
     };
     ticker.abort();
     print_report(&report);
@@ -283,7 +281,6 @@ async fn execute(
 pub(crate) async fn send_through_pipeline(
     opts: DiffOptions,
     dest: tidemark_pipeline::Destination,
-    progress: Arc<DiffProgress>,
 ) -> anyhow::Result<DiffReport> {
     use tidemark_pipeline::{Change, Event, Output, PipelineOptions, Running, SourceBatch};
     let mut popts = PipelineOptions::new(tidemark_debezium::Encoder::new(opts.encoder.clone()));
@@ -292,7 +289,7 @@ pub(crate) async fn send_through_pipeline(
     popts.input_capacity = 8;
     let pipeline = Running::start(Output::new(dest), &popts);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);
-    let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx), progress));
+    let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx)));
     let mut evs = Vec::with_capacity(256);
     while rx.recv_many(&mut evs, 256).await > 0 {
         // A diff finds its changes one at a time; handing each over alone would wake every stage (and

@@ -4,10 +4,9 @@
 #![allow(dead_code)]
 
 use std::process::Command;
-use std::sync::Arc;
 
 use crate::common::*;
-use tidemark_sources::diff::{DiffEvent, DiffOptions, DiffProgress, DiffReport};
+use tidemark_sources::diff::{DiffEvent, DiffOptions, DiffReport};
 
 pub fn opts(pg: &Cluster, old: &str, new: &str, tables: &[&str]) -> DiffOptions {
     opts_dsn(&pg.dsn(old), &pg.dsn(new), tables)
@@ -33,7 +32,7 @@ pub fn diff_events(o: DiffOptions) -> (DiffReport, Vec<DiffEvent>) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-        let h = tokio::spawn(tidemark_sources::diff::run(o, Some(tx), Arc::new(DiffProgress::default())));
+        let h = tokio::spawn(tidemark_sources::diff::run(o, Some(tx)));
         let mut evs = Vec::new();
         while let Some(e) = rx.recv().await {
             evs.push(e);

@@ -19,7 +19,7 @@ impl TidRows for Tids {
 fn merge(old: Vec<TidXmin>, new: Vec<TidXmin>) -> (Result<Candidates, GaveUp>, bool) {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let (mut a, mut b) = (Tids(old.into_iter(), false), Tids(new.into_iter(), false));
-    let r = rt.block_on(merge_tids(&mut a, &mut b, &DiffProgress::default())).expect("in memory");
+    let r = rt.block_on(merge_tids(&mut a, &mut b)).expect("in memory");
     (r, a.1 && b.1)
 }
 
