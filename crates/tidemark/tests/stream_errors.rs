@@ -125,25 +125,10 @@ fn slot_held_by_another_process() {
 
 #[test]
 fn slot_invalidated() {
-    let pg = Cluster::builder()
-        .setting("max_slot_wal_keep_size", "1MB")
-        .setting("wal_keep_size", "0")
-        .start()
-        .unwrap();
-    pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE filler (x text);").unwrap();
+    let pg = slot_losing_cluster();
     let out = tempdir();
     setup_slot(&pg, out.path(), "t", &[]);
-    for _ in 0..4 {
-        pg.psql("postgres", "INSERT INTO filler SELECT md5(g::text) FROM generate_series(1, 50000) g")
-            .unwrap();
-        pg.psql("postgres", "SELECT pg_switch_wal()").unwrap();
-        pg.psql("postgres", "CHECKPOINT").unwrap();
-    }
-    assert_eq!(
-        pg.psql("postgres", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'tidemark'")
-            .unwrap(),
-        "lost"
-    );
+    lose_slot(&pg);
     let e = err_for(&pg.dsn("postgres"), &["--tables", "t"]);
     assert!(e.contains("was invalidated (wal_status=lost)") && e.contains("tidemark diff"), "{e}");
 }

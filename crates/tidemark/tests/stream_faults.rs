@@ -85,10 +85,6 @@ fn stdout_cmd(dsn: &str, extra: &[&str]) -> Command {
     c
 }
 
-fn slot_active(pg: &Cluster) -> String {
-    pg.psql("postgres", "SELECT active FROM pg_replication_slots WHERE slot_name = 'tidemark'").unwrap()
-}
-
 #[test]
 fn fast_shutdown_reconnects() {
     let mut pg = Cluster::builder().setting("synchronous_commit", "on").start().unwrap();
@@ -213,7 +209,7 @@ fn stdout_consumer_gone_exits_nonzero() {
     assert!(log.contains("went away"), "{log}");
     eprintln!("tidemark exited {:?} after its reader", gone_at.elapsed());
     assert!(
-        pg.wait_for(Duration::from_secs(10), || slot_active(&pg) == "f"),
+        pg.wait_for(Duration::from_secs(10), || !slot_active(&pg)),
         "the slot stays active after tidemark exited"
     );
 }
@@ -234,7 +230,7 @@ fn second_signal_forces_exit() {
     let _unread_stdout = tm.stdout.take().unwrap();
     let stderr = capture_stderr(&mut tm);
     assert!(
-        pg.wait_for(Duration::from_secs(30), || slot_active(&pg) == "t"),
+        pg.wait_for(Duration::from_secs(30), || slot_active(&pg)),
         "tidemark never started streaming:\n{}",
         text(&stderr)
     );
@@ -257,7 +253,7 @@ fn second_signal_forces_exit() {
     eprintln!("exited {:?} after the second signal", second.elapsed());
     assert_eq!(status.code(), Some(128 + 15), "non-zero, 128 + SIGTERM\n{log}");
     assert!(log.contains("second SIGTERM"), "says so on stderr:\n{log}");
-    assert!(pg.wait_for(Duration::from_secs(10), || slot_active(&pg) == "f"), "slot released");
+    assert!(pg.wait_for(Duration::from_secs(10), || !slot_active(&pg)), "slot released");
 }
 
 #[test]
@@ -269,7 +265,7 @@ fn file_sink_directory_is_locked() {
     pg.psql("postgres", "SELECT pg_create_logical_replication_slot('second', 'pgoutput')").unwrap();
     let mut first =
         stream_cmd(&pg.dsn("postgres"), out.path(), &["--tables", "t"]).args(NO_SCHEMAS).spawn().unwrap();
-    assert!(pg.wait_for(Duration::from_secs(30), || slot_active(&pg) == "t"), "first instance streams");
+    assert!(pg.wait_for(Duration::from_secs(30), || slot_active(&pg)), "first instance streams");
     // Another slot, the same directory: refused at start, naming the directory and the holder.
     let started = Instant::now();
     let err = run_err({

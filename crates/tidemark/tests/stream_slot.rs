@@ -62,11 +62,6 @@ fn wait_exit(mut child: Child, secs: u64) -> (bool, String) {
     }
 }
 
-fn slot_active(pg: &Cluster) -> bool {
-    pg.psql("postgres", "SELECT active FROM pg_replication_slots WHERE slot_name = 'tidemark'").unwrap()
-        == "t"
-}
-
 #[test]
 fn offsets_file_written_atomically_and_resumed() {
     let pg = Cluster::start().unwrap();
@@ -141,26 +136,11 @@ fn missing_slot_after_streaming_is_a_gap() {
 
 #[test]
 fn invalidated_slot_is_a_gap() {
-    let pg = Cluster::builder()
-        .setting("max_slot_wal_keep_size", "1MB")
-        .setting("wal_keep_size", "0")
-        .start()
-        .unwrap();
-    pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE filler (x text);").unwrap();
+    let pg = slot_losing_cluster();
     let out = tempdir();
     setup_slot(&pg, out.path(), "t", &[]);
     let from = recorded_lsn(&offsets_file(out.path()));
-    for _ in 0..4 {
-        pg.psql("postgres", "INSERT INTO filler SELECT md5(g::text) FROM generate_series(1, 50000) g")
-            .unwrap();
-        pg.psql("postgres", "SELECT pg_switch_wal()").unwrap();
-        pg.psql("postgres", "CHECKPOINT").unwrap();
-    }
-    assert_eq!(
-        pg.psql("postgres", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'tidemark'")
-            .unwrap(),
-        "lost"
-    );
+    lose_slot(&pg);
     let e = run_err(stream_cmd(&pg.dsn("postgres"), out.path(), &until_current(&[])));
     assert!(
         e.contains("was invalidated (wal_status=lost)")

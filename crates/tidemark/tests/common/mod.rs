@@ -154,3 +154,36 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// Whether the slot `tidemark` is held by a walsender now.
+pub fn slot_active(pg: &Cluster) -> bool {
+    pg.psql("postgres", "SELECT active FROM pg_replication_slots WHERE slot_name = 'tidemark'").unwrap()
+        == "t"
+}
+
+/// A cluster whose slots keep at most 1 MB of WAL, with a captured table `t` and a `filler` table
+/// for [`lose_slot`].
+pub fn slot_losing_cluster() -> Cluster {
+    let pg = Cluster::builder()
+        .setting("max_slot_wal_keep_size", "1MB")
+        .setting("wal_keep_size", "0")
+        .start()
+        .unwrap();
+    pg.psql("postgres", "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE filler (x text);").unwrap();
+    pg
+}
+
+/// Write and recycle WAL until the slot `tidemark` of a [`slot_losing_cluster`] is invalidated.
+pub fn lose_slot(pg: &Cluster) {
+    for _ in 0..4 {
+        pg.psql("postgres", "INSERT INTO filler SELECT md5(g::text) FROM generate_series(1, 50000) g")
+            .unwrap();
+        pg.psql("postgres", "SELECT pg_switch_wal()").unwrap();
+        pg.psql("postgres", "CHECKPOINT").unwrap();
+    }
+    assert_eq!(
+        pg.psql("postgres", "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'tidemark'")
+            .unwrap(),
+        "lost"
+    );
+}
