@@ -35,11 +35,10 @@ mod plan;
 mod schedule;
 mod unit;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
-use tidemark_debezium::{EncoderConfig, TablePlan, TypeRegistry};
-use tidemark_model::ChangeEvent;
+use tidemark_debezium::{EncoderConfig, TypeRegistry};
 use tidemark_pgwire::Dsn;
 use tokio::sync::mpsc;
 
@@ -87,14 +86,8 @@ pub enum DiffMethod {
     Fast,
 }
 
-/// One change found by the diff, with the plan to encode it.
-#[derive(Debug, Clone)]
-pub struct DiffEvent {
-    /// Encoding plan of the table.
-    pub plan: Arc<TablePlan>,
-    /// The change.
-    pub event: ChangeEvent,
-}
+/// One change found by the diff, with the plan to encode it: the pipeline's typed row change.
+pub use tidemark_pipeline::Change as DiffEvent;
 
 /// Outcome for one table.
 #[derive(Debug, Clone, Default)]
@@ -185,7 +178,7 @@ mod progress {
 /// Compare the two databases. Events (unless `verify`) go to `events` in key order per table.
 pub async fn run(
     opts: DiffOptions,
-    events: Option<mpsc::Sender<DiffEvent>>,
+    events: Option<mpsc::Sender<Vec<DiffEvent>>>,
 ) -> Result<DiffReport, SourceError> {
     let started = Instant::now();
     if opts.publications.is_empty() && opts.tables.is_empty() {

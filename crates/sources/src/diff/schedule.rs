@@ -158,7 +158,7 @@ pub(super) struct Shared {
     pub old_snapshot: String,
     pub new_snapshot: String,
     pub event_time_us: i64,
-    pub events: Option<mpsc::Sender<DiffEvent>>,
+    pub events: Option<mpsc::Sender<Vec<DiffEvent>>>,
     /// Per table, in the plan's order.
     pub reports: Mutex<Vec<TableReport>>,
 }

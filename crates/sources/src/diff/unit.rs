@@ -23,6 +23,9 @@ use crate::SourceError;
 /// Rows read between two updates of the `tidemark_diff_rows_read_total` counter.
 const PROGRESS_EVERY: u64 = 4096;
 
+/// Events handed over at once.
+const EVENT_BATCH: usize = 256;
+
 /// A side's COPY lines as [`SortedRows`], counting them into the progress.
 struct ProgressRows<'a> {
     lines: CopyLines<'a>,
@@ -129,7 +132,7 @@ pub(super) struct Output<'a> {
     /// Event time, µs since the epoch.
     pub event_time_us: i64,
     /// The consumer, when there is one.
-    pub events: Option<&'a mpsc::Sender<DiffEvent>>,
+    pub events: Option<&'a mpsc::Sender<Vec<DiffEvent>>>,
 }
 
 /// Diff one unit over a worker's two connections.
@@ -175,21 +178,32 @@ pub(super) async fn diff_unit(
             },
         }
     };
+    // Events leave in batches: a diff finds its changes one at a time, and handing each over alone
+    // would wake every stage downstream per change.
+    let tx = out.events.filter(|_| !out.verify);
+    let mut batch = Vec::new();
+    let send = |batch: Vec<DiffEvent>| async move {
+        progress::changes_found(batch.len() as u64);
+        match tx {
+            Some(tx) if !batch.is_empty() => tx.send(batch).await.map_err(|_| SourceError::PipelineStopped),
+            _ => Ok(()),
+        }
+    };
     while let Some(change) = merge.next_change().await? {
-        let Some(tx) = out.events.filter(|_| !out.verify) else {
+        if tx.is_none() {
             continue;
-        };
-        let ev = match &change {
+        }
+        batch.push(match &change {
             Change::Delete(o) => event(ChangeKind::Delete, Some(o), None),
             Change::Create(n) => event(ChangeKind::Insert, None, Some(n)),
             Change::Update { old, new } => event(ChangeKind::Update, Some(old), Some(new)),
-        };
-        progress::changes_found(1);
-        if tx.send(ev).await.is_err() {
-            // The pipeline stopped; its own error is what the command reports.
-            return Err(SourceError::PipelineStopped);
+        });
+        if batch.len() >= EVENT_BATCH {
+            // An error means the pipeline stopped; its own error is what the command reports.
+            send(std::mem::take(&mut batch)).await?;
         }
     }
+    send(batch).await?;
     let counts = merge.counts();
     if out.verify {
         progress::changes_found(counts.changes());

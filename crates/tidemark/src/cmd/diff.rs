@@ -282,30 +282,16 @@ pub(crate) async fn send_through_pipeline(
     opts: DiffOptions,
     dest: tidemark_pipeline::Destination,
 ) -> anyhow::Result<DiffReport> {
-    use tidemark_pipeline::{Change, Event, Output, PipelineOptions, Running, SourceBatch};
+    use tidemark_pipeline::{Event, Output, PipelineOptions, Running, SourceBatch};
     let mut popts = PipelineOptions::new(tidemark_debezium::Encoder::new(opts.encoder.clone()));
     popts.encode_workers = opts.jobs.clamp(1, 4);
     popts.source_time = true;
     popts.input_capacity = 8;
     let pipeline = Running::start(Output::new(dest), &popts);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<tidemark_sources::diff::DiffEvent>(4096);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let diff = tokio::spawn(tidemark_sources::diff::run(opts, Some(tx)));
-    let mut evs = Vec::with_capacity(256);
-    while rx.recv_many(&mut evs, 256).await > 0 {
-        // A diff finds its changes one at a time; handing each over alone would wake every stage (and
-        // the file sink's thread) per event. Linger briefly to fill the batch: a diff's events have no
-        // latency to keep.
-        if evs.len() < 256 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            while evs.len() < 256 {
-                match rx.try_recv() {
-                    Ok(e) => evs.push(e),
-                    Err(_) => break,
-                }
-            }
-        }
-        let events =
-            evs.drain(..).map(|e| Event::Change(Change { plan: e.plan, event: e.event })).collect::<Vec<_>>();
+    while let Some(changes) = rx.recv().await {
+        let events = changes.into_iter().map(Event::Change).collect();
         if pipeline.input.send(SourceBatch { events, checkpoint: None }).await.is_err() {
             // The pipeline stopped; its error is reported below. Stop the diff's sends too.
             break;

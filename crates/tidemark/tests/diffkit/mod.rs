@@ -34,8 +34,8 @@ pub fn diff_events(o: DiffOptions) -> (DiffReport, Vec<DiffEvent>) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let h = tokio::spawn(tidemark_sources::diff::run(o, Some(tx)));
         let mut evs = Vec::new();
-        while let Some(e) = rx.recv().await {
-            evs.push(e);
+        while let Some(batch) = rx.recv().await {
+            evs.extend(batch);
         }
         (h.await.unwrap().unwrap(), evs)
     })
@@ -45,7 +45,7 @@ pub fn diff_events(o: DiffOptions) -> (DiffReport, Vec<DiffEvent>) {
 /// (`tidemark_sinks::postgres`), which writes every value through its column type's own input
 /// function (composite literals), exactly as the diff read it.
 pub fn apply(pg: &Cluster, db: &str, evs: &[DiffEvent]) {
-    use tidemark_pipeline::{Change, Destination, Event, Output, PipelineOptions, Running, SourceBatch};
+    use tidemark_pipeline::{Destination, Event, Output, PipelineOptions, Running, SourceBatch};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let dsn = tidemark_pgwire::Dsn::parse(&pg.dsn(db)).unwrap();
@@ -53,10 +53,7 @@ pub fn apply(pg: &Cluster, db: &str, evs: &[DiffEvent]) {
         let opts = PipelineOptions::new(tidemark_debezium::Encoder::new(Default::default()));
         let p = Running::start(Output::new(Destination::Events(Box::new(sink))), &opts);
         for chunk in evs.chunks(500) {
-            let events = chunk
-                .iter()
-                .map(|e| Event::Change(Change { plan: e.plan.clone(), event: e.event.clone() }))
-                .collect();
+            let events = chunk.iter().cloned().map(Event::Change).collect();
             p.input.send(SourceBatch { events, checkpoint: None }).await.expect("pipeline running");
         }
         let out = p.finish().await.map_err(|(_, e)| e).expect("every batch applied");
