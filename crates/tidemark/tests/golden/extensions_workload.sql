@@ -96,4 +96,8 @@ INSERT INTO ext_toast VALUES (1, 1,
 UPDATE ext_toast SET n = 2 WHERE id = 1;
 DELETE FROM ext_toast WHERE id = 1;
 
+INSERT INTO ext_unmapped VALUES (1, 'BOX(1 2,3 4)', 'BOX3D(1 2 3,4 5 6)', 'a'), (2, NULL, NULL, 'b');
+UPDATE ext_unmapped SET b2 = 'BOX(0 0,1 1)', n = 'c' WHERE id = 1;
+DELETE FROM ext_unmapped WHERE id = 2;
+
 INSERT INTO golden_end VALUES (1);
