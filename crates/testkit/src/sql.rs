@@ -24,6 +24,24 @@ impl Cluster {
         }
     }
 
+    /// Drop replication slot `slot` once no walsender holds it. A client that just exited (or just
+    /// stopped streaming) leaves its walsender alive until the server notices the closed socket, so
+    /// an immediate `pg_drop_replication_slot` can fail with "is active for PID"; this waits up to
+    /// 30 s for `active = false` first.
+    pub fn drop_slot(&self, db: &str, slot: &str) -> Result<(), ClusterError> {
+        let lit = slot.replace('\'', "''");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let active =
+                self.psql(db, &format!("SELECT active FROM pg_replication_slots WHERE slot_name = '{lit}'"))?;
+            if active != "t" || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.psql(db, &format!("SELECT pg_drop_replication_slot('{lit}')")).map(|_| ())
+    }
+
     /// Run SQL through `psql` (over the unix socket, as the superuser) and return unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, ClusterError> {
         let psql = self.bin.join("psql");

@@ -9,7 +9,7 @@
 //! (standard-conforming strings, which the sink's session sets), so no value or name can break out
 //! of its position; an unchanged TOASTed value is never written (it is left as it is on the target).
 
-use tidemark_model::{quote_ident, ChangeEvent, ChangeKind, Datum, Row, TableSchema};
+use tidemark_model::{quote_ident, ChangeEvent, ChangeKind, Datum, ReplicaIdentity, Row, TableSchema};
 
 /// Why an event cannot be applied.
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +65,23 @@ fn row_literal(t: &TableSchema, row: &Row) -> Result<String, ApplyError> {
     Ok(format!("{}::{}", literal(&format!("({})", fields.join(","))), t.id.quoted()))
 }
 
+/// The columns that find the old row by equality: the primary key when the old row carries all of it
+/// (`REPLICA IDENTITY FULL`), else the replica-identity columns (which the old row carries, and which
+/// PostgreSQL requires to be NOT NULL). Empty when neither exists: under `FULL` pgoutput flags every
+/// column as identity, but nullable, duplicated columns cannot find one row by `=`.
+fn match_columns(t: &TableSchema) -> Vec<&str> {
+    let identity: Vec<&str> = t.columns.iter().filter(|c| c.is_key).map(|c| c.name.as_str()).collect();
+    match t.replica_identity {
+        ReplicaIdentity::Full => t.primary_key.iter().map(|&i| t.columns[i].name.as_str()).collect(),
+        _ => identity,
+    }
+}
+
 /// The WHERE clause that finds the old row: by key columns, or (keyless) exactly one row with the same
 /// text.
 fn matcher(t: &TableSchema, old: &str) -> String {
     let tq = t.id.quoted();
-    let key: Vec<&str> = t.columns.iter().filter(|c| c.is_key).map(|c| c.name.as_str()).collect();
+    let key = match_columns(t);
     if key.is_empty() {
         // `alias.*` is the whole row even when a column has the alias's name (a bare `x` would be
         // that column).
@@ -187,6 +199,25 @@ mod tests {
         assert!(d.contains("ctid = (SELECT ctid FROM"), "{d}");
         assert!(d.contains("(tidemark_row.*)::text"), "whole-row text, whatever the columns are called: {d}");
         assert!(d.contains("LIMIT 1"), "{d}");
+    }
+
+    #[test]
+    fn replica_identity_full_matches_by_primary_key_or_whole_row() {
+        // Under REPLICA IDENTITY FULL pgoutput flags every column as identity; `=` on nullable,
+        // duplicated columns would miss NULL rows and hit every duplicate.
+        let full = |pk: bool| {
+            let mut t = (*table(true)).clone();
+            t.replica_identity = ReplicaIdentity::Full;
+            t.primary_key = if pk { vec![0] } else { vec![] };
+            Arc::new(t)
+        };
+        let mut e = ev(ChangeKind::Delete, Some(vec![t("1"), Datum::Null]), None, true);
+        e.table = full(false);
+        let d = statement(&e).unwrap();
+        assert!(d.contains("ctid = (SELECT ctid FROM") && d.contains("LIMIT 1"), "{d}");
+        e.table = full(true);
+        let d = statement(&e).unwrap();
+        assert!(d.contains(r#""public"."we""ird"."id" = "#) && !d.contains(r#"."v" = "#), "{d}");
     }
 
     #[test]

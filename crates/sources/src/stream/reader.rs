@@ -56,6 +56,9 @@ struct Reader<'a> {
     batch: Vec<Event>,
     state: StreamState,
     stream_xid: Option<u32>,
+    /// Replication origins of streamed (protocol 2) transactions not yet committed: pgoutput sends the
+    /// Origin message once, after the transaction's first StreamStart, not at StreamCommit.
+    stream_origins: HashMap<u32, Arc<str>>,
     spill: SpillStore,
     warned_dropped: std::collections::HashSet<u32>,
     out: mpsc::Sender<SourceBatch>,
@@ -267,6 +270,10 @@ impl Reader<'_> {
                 self.spill.append(top, sub, wal_start, &data).map_err(|e| self.spill_err(e))?;
                 return Ok(None);
             }
+            if let PgOutput::Origin { name, .. } = &msg {
+                self.stream_origins.insert(top, name.as_str().into());
+                return Ok(None);
+            }
         }
         match msg {
             PgOutput::Begin { xid, commit_ts, .. } => {
@@ -286,11 +293,17 @@ impl Reader<'_> {
                 Ok(None)
             }
             PgOutput::StreamAbort { xid, subxid } => {
+                if xid == subxid {
+                    self.stream_origins.remove(&xid);
+                }
                 self.spill.abort(xid, subxid).map_err(|e| self.spill_err(e))?;
                 Ok(None)
             }
             PgOutput::StreamCommit { xid, end_lsn, commit_ts, .. } => {
                 self.begin(xid, commit_ts, wal_start);
+                if let (Some(t), Some(origin)) = (self.tx.as_mut(), self.stream_origins.remove(&xid)) {
+                    t.origin = Some(origin);
+                }
                 if let Some(mut replay) = self.spill.commit(xid).map_err(|e| self.spill_err(e))? {
                     while let Some((lsn, bytes)) = replay.next_message().map_err(|e| self.spill_err(e))? {
                         let m = pgoutput::decode(bytes, true)?;
@@ -382,6 +395,7 @@ pub(crate) async fn session(
         batch: Vec::with_capacity(BATCH_EVENTS),
         state: StreamState::default(),
         stream_xid: None,
+        stream_origins: HashMap::new(),
         spill,
         warned_dropped: Default::default(),
         out: pipeline.input.clone(),

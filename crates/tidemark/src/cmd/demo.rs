@@ -159,7 +159,7 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
 
     // 2. The slot is lost; PITR1; writes nobody captures.
     println!("2. The slot is lost (dropped, as max_slot_wal_keep_size would invalidate it); PITR1 is taken; writes go on ...");
-    pg.psql("shop", "SELECT pg_drop_replication_slot('tidemark_demo')")?;
+    pg.drop_slot("shop", "tidemark_demo")?;
     copy_database(&pg, "shop", "shop_pitr1").await?;
     for sql in [
         "UPDATE Users SET homepage = 'https://gap.example/' || id WHERE id % 7 = 0",

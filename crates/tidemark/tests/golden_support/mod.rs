@@ -166,7 +166,7 @@ pub fn run_mode(pg: &Cluster, set: &Set, name: &str, mode: &serde_json::Map<Stri
     } else {
         run_ok(stream_cmd(&dsn, out.path(), &args));
     }
-    pg.psql("golden", "SELECT pg_drop_replication_slot('golden_tm')").unwrap();
+    pg.drop_slot("golden", "golden_tm").unwrap();
 
     // Compare per topic, in order (Debezium and tidemark both write in commit order; the file sink
     // groups by topic).
