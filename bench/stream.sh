@@ -13,8 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-1000000}
 TXS=${TXS:-100}
-cargo build --release -q
-BIN=$PWD/target/release/tidemark
+# BENCH_BIN=path compares another build (A/B) instead of this tree's.
+if [ -z "${BENCH_BIN:-}" ]; then cargo build --release -q; fi
+BIN=${BENCH_BIN:-$PWD/target/release/tidemark}
 source bench/lib.sh
 start_cluster "wal_level = logical
 shared_buffers = 1GB

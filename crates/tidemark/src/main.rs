@@ -8,6 +8,14 @@ mod telemetry;
 
 use std::process::ExitCode;
 
+/// jemalloc for the whole process, C libraries included (`unprefixed_malloc`: librdkafka's
+/// `malloc`/`free` resolve to it too). With glibc's allocator, records allocated on a runtime thread
+/// and freed on librdkafka's threads contend on arena locks: a third of the Kafka path's CPU was
+/// `malloc`/`free`/`malloc_consolidate` and futex wake-ups (bench/kafka.sh, perf).
+#[cfg(all(target_os = "linux", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 
 const ABOUT: &str = "PostgreSQL change data capture in the Debezium format";
