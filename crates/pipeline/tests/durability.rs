@@ -29,6 +29,8 @@ struct Faults {
     hang_send_after: Option<usize>,
     /// Acknowledge synced tickets newest first.
     reverse: bool,
+    /// `send` of this ticket panics (a bug in a sink).
+    panic_send: Option<Ticket>,
 }
 
 #[derive(Default)]
@@ -90,6 +92,9 @@ impl Sink<Record> for FaultSink {
                 dest: "fault".into(),
                 source: std::io::Error::other("disk on fire"),
             });
+        }
+        if Some(ticket) == self.faults.panic_send {
+            panic!("sink bug on purpose");
         }
         if self.faults.hang_send_after.is_some_and(|n| self.state.lock().unwrap().accepted.len() >= n) {
             std::future::pending::<()>().await;
@@ -397,4 +402,25 @@ async fn a_destination_gone_while_idle_closes_the_input_at_once() {
         .expect("input closed once the sink is gone");
     let err = p.finish().await.expect_err("the sink went away");
     assert!(matches!(err.1, PipelineError::Sink(SinkError::ConsumerGone { .. })), "{:?}", err.1);
+}
+
+#[tokio::test]
+async fn a_panicking_sink_is_an_internal_error_and_confirms_nothing_after_it() {
+    // Internal failures have their own variant (not a database or protocol error), are not transient
+    // (a retry would panic again), and the position stops before the ticket that panicked.
+    let (p, _state) = start(Faults { panic_send: Some(2), ..Default::default() }, quick());
+    for l in 1..=5u64 {
+        if !send(&p, l).await {
+            break;
+        }
+    }
+    let durable = p.durable.clone();
+    let (_, err) = p.finish().await.expect_err("the deliver stage panicked");
+    assert!(
+        matches!(&err, PipelineError::Panicked { stage: "deliver", message } if message.contains("sink bug on purpose")),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("bug in tidemark"), "{err}");
+    assert!(*durable.borrow() < Lsn(3), "confirmed {} past the ticket that panicked", *durable.borrow());
 }
