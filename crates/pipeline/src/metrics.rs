@@ -31,3 +31,5 @@ pub const DIFF_CHANGES: &str = "tidemark_diff_changes_total";
 pub const DIFF_TABLES_DONE: &str = "tidemark_diff_tables_done_total";
 /// Gauge (diff): tables selected.
 pub const DIFF_TABLES: &str = "tidemark_diff_tables";
+/// Counter (snapshot): rows an initial snapshot read, labelled by `table`.
+pub const SNAPSHOT_ROWS: &str = "tidemark_snapshot_rows_total";

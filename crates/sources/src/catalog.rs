@@ -355,6 +355,48 @@ impl Catalog {
         Ok(self.table_facts(oid, id, replica_identity, columns).await?.unwrap_or(fallback))
     }
 
+    /// A table's shape as a Relation message would describe it now (columns in attribute order, key
+    /// flags on the replica-identity columns), enriched like [`Catalog::table_schema`], plus whether it
+    /// is a partitioned table (no storage of its own). `None` when it does not exist. Snapshots use it
+    /// so their events carry the same schema and key as the stream's.
+    pub async fn relation_schema(&self, id: &TableId) -> Result<Option<(TableSchema, bool)>, SourceError> {
+        let Some(r) = self
+            .client
+            .query_opt(
+                "SELECT c.oid, c.relreplident::text, c.relkind = 'p' FROM pg_class c WHERE c.oid = to_regclass($1)",
+                &[&id.quoted()],
+            )
+            .await
+            .map_err(|e| self.err(e))?
+        else {
+            return Ok(None);
+        };
+        let oid: u32 = r.get(0);
+        let ident: String = r.get(1);
+        let identity = ReplicaIdentity::from_byte(ident.as_bytes().first().copied().unwrap_or(b'd'));
+        let rows = self
+            .client
+            .query(
+                "SELECT a.attname::text, a.atttypid, a.atttypmod,                    CASE $2 WHEN 'f' THEN true WHEN 'n' THEN false ELSE EXISTS (SELECT 1 FROM pg_index i                      WHERE i.indrelid = a.attrelid AND a.attnum = ANY (i.indkey::int2[])                        AND CASE $2 WHEN 'd' THEN i.indisprimary ELSE i.indisreplident END) END                  FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&oid, &ident],
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        let columns = rows
+            .iter()
+            .map(|r| Column {
+                name: r.get(0),
+                type_oid: r.get(1),
+                type_modifier: r.get(2),
+                is_key: r.get(3),
+                nullable: true,
+                default: None,
+            })
+            .collect();
+        let partitioned: bool = r.get(2);
+        Ok(Some((self.table_schema(oid, id.clone(), identity, columns).await?, partitioned)))
+    }
+
     /// Like [`Catalog::table_schema`], but `None` when relation `oid` no longer exists (dropped, or
     /// dropped and re-created under a new OID) so the caller can fall back to what it learned.
     pub async fn table_facts(

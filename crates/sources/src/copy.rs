@@ -14,7 +14,30 @@
 //! [`TidXminReader::drain`] ran).
 
 use bytes::{Bytes, BytesMut};
-use tidemark_pgwire::{Connection, PgError};
+use tidemark_pgwire::{Connection, Dsn, PgError};
+
+/// Session settings that make COPY text deterministic and identical on every connection (the diff's
+/// two sides, a snapshot's workers). Sequential scans start at block 0 and run unparallelized, so
+/// `(ctid, xmin)` streams arrive in ctid order; the diff's fast path checks that order and falls back
+/// when it does not hold.
+pub const SESSION_SETUP: &str =
+    "SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; \
+     SET extra_float_digits = 3; SET bytea_output = 'hex'; SET statement_timeout = 0; \
+     SET idle_in_transaction_session_timeout = 0; SET synchronize_seqscans = off; \
+     SET max_parallel_workers_per_gather = 0";
+
+/// A lean connection for bulk COPY reads inside the exported snapshot `snapshot` (REPEATABLE READ, READ
+/// ONLY), with [`SESSION_SETUP`].
+pub async fn join_snapshot(dsn: &Dsn, snapshot: &str) -> Result<Connection, crate::SourceError> {
+    use crate::SourceError;
+    let mut c = Connection::connect(dsn, false).await.map_err(SourceError::Pg)?;
+    c.simple_query(SESSION_SETUP).await.map_err(SourceError::Pg)?;
+    c.simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(SourceError::Pg)?;
+    c.simple_query(&format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', "''")))
+        .await
+        .map_err(SourceError::Pg)?;
+    Ok(c)
+}
 
 /// Lines of a `COPY … TO STDOUT` (text) answer, without the trailing newline, zero-copy. Read over a
 /// [`Connection`] of our own (see [`TidXminReader`] for why).

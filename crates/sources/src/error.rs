@@ -6,6 +6,15 @@ use tidemark_pgwire::PgError;
 /// Anything that stops a source.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// `snapshot.include.collection.list` names a table that is not captured.
+    #[error(
+        "snapshot.include.collection.list names {table}, which is not captured (not in the publication, or left out \
+         by table.include.list/--tables/table.exclude.list). Fix: capture it too, or remove it from the list"
+    )]
+    SnapshotNotCaptured {
+        /// The table.
+        table: String,
+    },
     /// `wal_level` is not `logical`.
     #[error(
         "the source server runs with wal_level={0}, but logical decoding needs wal_level=logical. Fix: run \

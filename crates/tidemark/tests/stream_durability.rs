@@ -133,16 +133,11 @@ fn idle_slot_advances(heartbeat_ms: &str) {
         .0;
     let moved = wait_until(Duration::from_secs(30), || slot_confirmed(&pg, "tidemark") >= target);
     let after = slot_confirmed(&pg, "tidemark");
-    unsafe_sigterm(child.id());
+    sigterm(child.id());
     let status = child.wait().unwrap();
     assert!(moved, "confirmed_flush_lsn stayed at {after:X} (was {before:X}), WAL is at {target:X}");
     assert!(status.success(), "SIGTERM must exit 0, got {status}");
     assert!(read_events(out.path()).is_empty(), "nothing captured was written");
-}
-
-fn unsafe_sigterm(pid: u32) {
-    let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    assert!(st.success());
 }
 
 #[test]
@@ -257,7 +252,7 @@ fn server_restart_mid_stream_reconnects_and_loses_nothing() {
             create_ids(out.path(), "tidemark.public.t").into_iter().map(|x| x.0).collect();
         ids.len() == 10_000
     });
-    unsafe_sigterm(child.id());
+    sigterm(child.id());
     let status = child.wait().unwrap();
     assert!(complete, "not every row arrived after the restart");
     assert!(status.success(), "{status}");

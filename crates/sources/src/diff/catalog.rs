@@ -18,15 +18,8 @@ use tokio_postgres::Client;
 use super::lineage::{self, Side};
 use super::DiffOptions;
 use crate::catalog::{parse_table_name, Catalog};
+use crate::copy;
 use crate::SourceError;
-
-/// Session settings that make COPY text deterministic and identical on both sides.
-/// (Sequential scans start at block 0 and run unparallelized, so `(ctid, xmin)` streams arrive in ctid
-/// order; the fast path checks that order and falls back when it does not hold.)
-const SESSION_SETUP: &str = "SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; \
-     SET extra_float_digits = 3; SET bytea_output = 'hex'; SET statement_timeout = 0; \
-     SET idle_in_transaction_session_timeout = 0; SET synchronize_seqscans = off; \
-     SET max_parallel_workers_per_gather = 0";
 
 pub(super) fn pg_err(dsn: &Dsn) -> impl Fn(tokio_postgres::Error) -> SourceError + '_ {
     move |e| SourceError::Pg(tidemark_pgwire::sql::map_err(dsn, e))
@@ -46,7 +39,7 @@ impl Coordinator {
     pub async fn open(dsn: &Dsn) -> Result<Coordinator, SourceError> {
         let client = Catalog::connect(dsn).await?.client;
         let err = pg_err(dsn);
-        client.batch_execute(SESSION_SETUP).await.map_err(&err)?;
+        client.batch_execute(copy::SESSION_SETUP).await.map_err(&err)?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(&err)?;
         let snapshot: String =
             client.query_one("SELECT pg_export_snapshot()", &[]).await.map_err(&err)?.get(0);
@@ -59,13 +52,7 @@ impl Coordinator {
 
     /// A worker's connection to this side, in its exported snapshot.
     pub async fn worker(dsn: &Dsn, snapshot: &str) -> Result<Connection, SourceError> {
-        let mut c = Connection::connect(dsn, false).await.map_err(SourceError::Pg)?;
-        c.simple_query(SESSION_SETUP).await.map_err(SourceError::Pg)?;
-        c.simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(SourceError::Pg)?;
-        c.simple_query(&format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', "''")))
-            .await
-            .map_err(SourceError::Pg)?;
-        Ok(c)
+        copy::join_snapshot(dsn, snapshot).await
     }
 
     /// The server's clock, µs since the epoch.

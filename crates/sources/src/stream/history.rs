@@ -238,7 +238,7 @@ pub(crate) fn identity_index_warning(table: &TableId, identity: &str, pk: &str) 
 /// The primary key as it was when written: under REPLICA IDENTITY DEFAULT the key flags mark the
 /// primary-key columns (in the catalog's key order when it still agrees); flagged columns of a
 /// DEFAULT or INDEX identity are NOT NULL.
-fn apply_key_flags(t: &mut TableSchema) {
+pub(crate) fn apply_key_flags(t: &mut TableSchema) {
     if !matches!(t.replica_identity, ReplicaIdentity::Default | ReplicaIdentity::Index) {
         return;
     }

@@ -20,7 +20,7 @@
 //! and a heartbeat (`pg_logical_emit_message`, non-transactional, never emitted as an event) gives the
 //! slot something to confirm even when other databases or unpublished tables are the only writers.
 
-mod history;
+pub(crate) mod history;
 mod liveness;
 pub mod offsets;
 pub mod preflight;
@@ -35,13 +35,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidemark_debezium::EncoderConfig;
-use tidemark_model::Lsn;
+use tidemark_model::{Lsn, TableId};
 use tidemark_pgwire::{Dsn, PgError};
-use tidemark_pipeline::Output;
+use tidemark_pipeline::{Output, Running};
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
 use crate::filter::TableFilter;
+use crate::snapshot::{Exported, SnapshotOptions};
 use crate::SourceError;
 pub use tidemark_pipeline::FailureMode;
 
@@ -85,8 +86,11 @@ pub struct StreamOptions {
     pub max_retries: u32,
     /// `event.processing.failure.handling.mode`: what to do with a change that cannot be encoded.
     pub failure_mode: FailureMode,
-    /// tidemark's record of confirmed positions; `None` keeps none (no gap detection).
+    /// tidemark's record of confirmed positions; `None` keeps none (no gap detection, and an initial
+    /// snapshot interrupted by a crash is not recognised).
     pub offsets: Option<OffsetStorage>,
+    /// Initial snapshot settings (`snapshot.*`).
+    pub snapshot: SnapshotOptions,
     /// Retries while another process holds the slot (Debezium's `slot.max.retries`).
     pub slot_max_retries: u32,
     /// Wait between those retries (Debezium's `slot.retry.delay.ms`).
@@ -119,6 +123,7 @@ impl StreamOptions {
             max_retries: 0,
             failure_mode: FailureMode::Fail,
             offsets: None,
+            snapshot: SnapshotOptions::default(),
             slot_max_retries: 6,
             slot_retry_delay: Duration::from_secs(10),
             offsets_store: None,
@@ -147,14 +152,41 @@ pub async fn run(
     let mut catalog = Some(prepared.catalog);
     let mut opts = opts;
     opts.offsets_store = prepared.offsets.map(Arc::new);
+    let export = prepared.export;
     let mut slot_busy: Option<(u32, std::time::Instant)> = None;
     if opts.encoder.database.is_empty() {
         if let Some(c) = &catalog {
             opts.encoder.database = c.current_database().await?;
         }
     }
-    let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval, opts.receive_timeout);
     let mut output = Some(output);
+    if let Some((rs, exported)) = export {
+        let c = catalog.as_ref().expect("prepared above");
+        let (returned, res) =
+            initial_snapshot(&opts, c, &filter, &exported, output.take().expect("set")).await;
+        drop(rs);
+        let res = match res {
+            Ok(()) => match &opts.offsets_store {
+                Some(o) => o.record_snapshot(exported.consistent_point, false),
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            if let Some(out) = returned {
+                let _ = out.close().await;
+            }
+            return Err(e);
+        }
+        output = returned;
+        if !opts.snapshot.mode.streams() {
+            if let Some(out) = output {
+                out.close().await.map_err(|e| SourceError::Pipeline(e.into()))?;
+            }
+            return Ok(StreamSummary { confirmed_lsn: Lsn::ZERO });
+        }
+    }
+    let heartbeat = spawn_heartbeat(opts.dsn.clone(), opts.heartbeat_interval, opts.receive_timeout);
     let mut confirmed = Lsn::ZERO;
     let summary = |confirmed: Lsn| StreamSummary { confirmed_lsn: confirmed };
     let mut failures = 0u32;
@@ -227,6 +259,76 @@ pub async fn run(
         }
     }
     result
+}
+
+/// The initial snapshot through a pipeline of its own over `output`: every event is durable when this
+/// returns `Ok` (the pipeline finished), so the caller may record the snapshot done.
+async fn initial_snapshot(
+    opts: &StreamOptions,
+    catalog: &Catalog,
+    filter: &TableFilter,
+    exported: &Exported,
+    output: Output,
+) -> (Option<Output>, Result<(), SourceError>) {
+    let tables = match snapshot_tables(opts, catalog, filter).await {
+        Ok(t) => t,
+        Err(e) => return (Some(output), Err(e)),
+    };
+    let pipeline = Running::start(output, &reader::pipeline_options(opts));
+    let read = crate::snapshot::read(
+        &opts.dsn,
+        catalog,
+        &tables,
+        exported,
+        &opts.snapshot,
+        &opts.encoder,
+        &pipeline.input,
+    )
+    .await;
+    match (pipeline.finish().await, read) {
+        (Ok(out), Ok(summary)) => {
+            tracing::info!(
+                rows = summary.rows,
+                tables = summary.tables.len(),
+                "initial snapshot done and durable"
+            );
+            (Some(out), Ok(()))
+        }
+        // The pipeline's own failure explains a read that stopped because the pipeline did.
+        (Err((out, e)), _) => (out, Err(SourceError::Pipeline(e))),
+        (Ok(out), Err(e)) => (Some(out), Err(e)),
+    }
+}
+
+/// The captured tables an initial snapshot reads, in name order: the publication's tables the filter
+/// keeps, narrowed by `snapshot.include.collection.list`.
+async fn snapshot_tables(
+    opts: &StreamOptions,
+    catalog: &Catalog,
+    filter: &TableFilter,
+) -> Result<Vec<TableId>, SourceError> {
+    let mut tables: Vec<TableId> = catalog
+        .publication_tables(&opts.publication)
+        .await?
+        .into_iter()
+        .filter(|t| filter.includes(t))
+        .collect();
+    if !opts.snapshot.include.is_empty() {
+        let include = TableFilter::new(&opts.snapshot.include, &[])?;
+        let all = tables.clone();
+        tables.retain(|t| include.includes(t));
+        // An exact name that is not captured is a mistake worth stopping for.
+        for name in &opts.snapshot.include {
+            if !tidemark_model::is_table_pattern(name) {
+                let id = crate::catalog::parse_table_name(name);
+                if !all.contains(&id) {
+                    return Err(SourceError::SnapshotNotCaptured { table: id.to_string() });
+                }
+            }
+        }
+    }
+    tables.sort();
+    Ok(tables)
 }
 
 /// Heartbeats on their own connection, reconnecting after failures. A heartbeat that gets no answer

@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tidemark_model::Lsn;
 use tidemark_pgwire::replication::IdentifySystem;
@@ -41,6 +41,8 @@ pub struct Offsets {
     pub database: String,
     /// Last position tidemark confirmed to the slot.
     pub confirmed_lsn: Lsn,
+    /// An initial snapshot was started on this slot and has not been made durable in full yet.
+    pub snapshot_pending: bool,
 }
 
 /// The offsets file of one stream.
@@ -50,6 +52,10 @@ pub struct OffsetStore {
     ident: Offsets,
     recorded: Option<Lsn>,
     written: AtomicU64,
+    /// Whether the file said an initial snapshot was pending when opened.
+    was_pending: bool,
+    /// The snapshot flag to write with every record from now on.
+    pending: AtomicBool,
 }
 
 fn file_name_part(s: &str) -> String {
@@ -79,8 +85,16 @@ impl OffsetStore {
             timeline: sys.timeline,
             database: database.to_string(),
             confirmed_lsn: Lsn::ZERO,
+            snapshot_pending: false,
         };
-        let mut store = OffsetStore { path, ident, recorded: None, written: AtomicU64::new(0) };
+        let mut store = OffsetStore {
+            path,
+            ident,
+            recorded: None,
+            written: AtomicU64::new(0),
+            was_pending: false,
+            pending: AtomicBool::new(false),
+        };
         let text = match std::fs::read_to_string(&store.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
@@ -126,6 +140,8 @@ impl OffsetStore {
         }
         store.written.store(rec.confirmed_lsn.0, Ordering::Relaxed);
         store.recorded = Some(rec.confirmed_lsn);
+        store.was_pending = rec.snapshot_pending;
+        store.pending.store(rec.snapshot_pending, Ordering::Relaxed);
         Ok(store)
     }
 
@@ -148,13 +164,30 @@ impl OffsetStore {
         SourceError::Offsets { path: self.path.display().to_string(), reason, fix: fix.into() }
     }
 
+    /// Whether the file said, when opened, that an initial snapshot was started and not finished.
+    pub fn snapshot_was_pending(&self) -> bool {
+        self.was_pending
+    }
+
+    /// Record `lsn` with the initial-snapshot flag: `true` before a snapshot starts (so a run killed
+    /// in it is recognised), `false` once all its events are durable.
+    pub fn record_snapshot(&self, lsn: Lsn, pending: bool) -> Result<(), SourceError> {
+        self.pending.store(pending, Ordering::Relaxed);
+        self.written.store(0, Ordering::Relaxed);
+        self.record(lsn)
+    }
+
     /// Record `lsn` as confirmed (atomically; no-op unless it moves forward or nothing was written yet).
     pub fn record(&self, lsn: Lsn) -> Result<(), SourceError> {
         let prev = self.written.load(Ordering::Relaxed);
         if lsn.0 <= prev && prev != 0 {
             return Ok(());
         }
-        let rec = Offsets { confirmed_lsn: lsn, ..self.ident.clone() };
+        let rec = Offsets {
+            confirmed_lsn: lsn,
+            snapshot_pending: self.pending.load(Ordering::Relaxed),
+            ..self.ident.clone()
+        };
         self.write(&rec).map_err(|e| {
             self.error(
                 format!("cannot be written: {e}"),
@@ -181,6 +214,7 @@ impl OffsetStore {
             "timeline": rec.timeline,
             "database": rec.database,
             "confirmed_lsn": rec.confirmed_lsn.to_string(),
+            "snapshot_pending": rec.snapshot_pending,
         });
         {
             let mut f = std::fs::File::create(&tmp)?;
@@ -203,6 +237,7 @@ pub fn parse(text: &str) -> Option<Offsets> {
         timeline: v["timeline"].as_u64()? as u32,
         database: v["database"].as_str()?.to_string(),
         confirmed_lsn: v["confirmed_lsn"].as_str()?.parse().ok()?,
+        snapshot_pending: v["snapshot_pending"].as_bool().unwrap_or(false),
     })
 }
 

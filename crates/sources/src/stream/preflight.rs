@@ -22,6 +22,7 @@ use super::offsets::OffsetStore;
 use super::{history, map_slot_error, StreamOptions};
 use crate::catalog::{Catalog, SlotInfo};
 use crate::filter::TableFilter;
+use crate::snapshot::Exported;
 use crate::SourceError;
 
 /// PostgreSQL's longest identifier (NAMEDATALEN - 1 bytes); longer ones are truncated or rejected.
@@ -165,6 +166,9 @@ pub struct Prepared {
     pub catalog: Catalog,
     /// tidemark's record of confirmed positions (when configured).
     pub offsets: Option<OffsetStore>,
+    /// The slot was just created for an initial snapshot: the connection that created it (its export
+    /// lives as long as this does) and the exported snapshot.
+    pub export: Option<(ReplicationStream, Exported)>,
 }
 
 /// Preflight checks, then creation of the publication and slot; a refused start leaves nothing behind.
@@ -179,9 +183,10 @@ pub async fn prepare(opts: &StreamOptions) -> Result<Prepared, SourceError> {
     let database = catalog.current_database().await?;
     let existed = catalog.publication_exists(&opts.publication).await?;
     match prepare_inner(opts, &catalog, &mut rs, &sys, &database, existed).await {
-        Ok(offsets) => {
+        Ok((offsets, Some(exported))) => Ok(Prepared { catalog, offsets, export: Some((rs, exported)) }),
+        Ok((offsets, None)) => {
             rs.finish().await?;
-            Ok(Prepared { catalog, offsets })
+            Ok(Prepared { catalog, offsets, export: None })
         }
         Err(e) => {
             if !existed && catalog.publication_exists(&opts.publication).await.unwrap_or(false) {
@@ -210,12 +215,34 @@ async fn prepare_inner(
     sys: &IdentifySystem,
     database: &str,
     existed: bool,
-) -> Result<Option<OffsetStore>, SourceError> {
+) -> Result<(Option<OffsetStore>, Option<Exported>), SourceError> {
     let offsets = match &opts.offsets {
         Some(storage) => Some(OffsetStore::open(storage, &opts.slot, sys, database)?),
         None => None,
     };
-    let recorded = offsets.as_ref().and_then(OffsetStore::recorded);
+    // A run killed during its initial snapshot: nothing was confirmed from the slot it created, so it
+    // is dropped and the snapshot taken again in a fresh export (see `crate::snapshot`).
+    let redo_snapshot = offsets.as_ref().is_some_and(OffsetStore::snapshot_was_pending);
+    if redo_snapshot && !opts.snapshot.mode.takes_data() {
+        let o = offsets.as_ref().expect("pending implies a file");
+        return Err(SourceError::Offsets {
+            path: o.path().display().to_string(),
+            reason: "records an initial snapshot that was interrupted before it finished".into(),
+            fix: "run with snapshot.mode=initial to take it again (the slot is recreated), or delete the file and \
+                  drop the slot to start without one"
+                .into(),
+        });
+    }
+    if redo_snapshot && catalog.slot(&opts.slot).await?.is_some() {
+        wait_for_slot(opts, catalog).await?;
+        catalog
+            .client
+            .execute("SELECT pg_drop_replication_slot($1)", &[&opts.slot])
+            .await
+            .map_err(|e| catalog.err(e))?;
+        tracing::warn!(slot = %opts.slot, "the previous run stopped during its initial snapshot; dropped the slot it had created (nothing was confirmed from it) to take the snapshot again");
+    }
+    let recorded = if redo_snapshot { None } else { offsets.as_ref().and_then(OffsetStore::recorded) };
     let fresh = |extra: &str| match &offsets {
         Some(o) => format!("{extra}delete {} and start tidemark again", o.path().display()),
         None => format!("{extra}start tidemark again"),
@@ -265,7 +292,14 @@ async fn prepare_inner(
     }
     match (existing, recorded) {
         (None, _) => {
-            let created = match rs.create_slot(&opts.slot, false, false).await {
+            let snapshot = opts.snapshot.mode.takes_data();
+            if snapshot {
+                if let Some(o) = &offsets {
+                    // Before the slot exists: a crash from here on is recognised at the next start.
+                    o.record_snapshot(Lsn::ZERO, true)?;
+                }
+            }
+            let created = match rs.create_slot(&opts.slot, false, snapshot).await {
                 Ok(c) => c,
                 Err(e) if e.code() == Some("53400") => {
                     let max = catalog
@@ -281,22 +315,29 @@ async fn prepare_inner(
             let at = created.consistent_point;
             tracing::info!(slot = %opts.slot, consistent_point = %at, "created replication slot");
             if let Some(o) = &offsets {
-                o.record(at)?;
+                o.record_snapshot(at, snapshot)?;
             }
-            Ok(offsets)
+            let exported = match created.snapshot_name {
+                Some(name) if snapshot => Some(Exported { name, consistent_point: at }),
+                _ => None,
+            };
+            Ok((offsets, exported))
         }
         (Some(_), Some(from)) => {
             if slot_lsn.is_some_and(|l| l < from) {
                 tracing::info!(slot = %opts.slot, recorded = %from, slot_lsn = %slot_lsn.unwrap_or_default(), "the slot is behind tidemark's offsets (stopped before the slot took the last confirmation); changes after the slot's position are sent again");
             }
-            Ok(offsets)
+            Ok((offsets, None))
         }
         (Some(_), None) => {
             if let (Some(o), Some(l)) = (&offsets, slot_lsn) {
                 tracing::info!(slot = %opts.slot, position = %l, path = %o.path().display(), "adopting an existing slot; recording its position");
                 o.record(l)?;
             }
-            Ok(offsets)
+            if offsets.is_some() && opts.snapshot.mode.takes_data() {
+                tracing::warn!(slot = %opts.slot, "the slot already exists, so no snapshot consistent with it can be exported: streaming without an initial snapshot (drop the slot to take one, or use tidemark diff to backfill)");
+            }
+            Ok((offsets, None))
         }
     }
 }

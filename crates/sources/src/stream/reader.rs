@@ -330,7 +330,7 @@ pub(crate) struct Carry {
 }
 
 /// The pipeline's settings for a stream session.
-fn pipeline_options(opts: &StreamOptions) -> PipelineOptions {
+pub(crate) fn pipeline_options(opts: &StreamOptions) -> PipelineOptions {
     let mut p = PipelineOptions::new(tidemark_debezium::Encoder::new(opts.encoder.clone()));
     p.failure_mode = opts.failure_mode;
     p.deliver.flush_interval = opts.flush_interval;

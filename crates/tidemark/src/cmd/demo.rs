@@ -115,6 +115,8 @@ fn stream_options(pg: &Cluster) -> anyhow::Result<StreamOptions> {
     opts.heartbeat_interval = Duration::from_millis(500);
     opts.flush_interval = Duration::from_millis(200);
     opts.encoder.topic_prefix = "demo".into();
+    // The tables are empty when the slot is created (the story starts with the stream).
+    opts.snapshot.mode = tidemark_sources::snapshot::SnapshotMode::NoData;
     Ok(opts)
 }
 

@@ -11,6 +11,7 @@ use tidemark_model::Lsn;
 use tidemark_pgwire::Dsn;
 use tidemark_pipeline::metrics as m;
 use tidemark_sources::filter::FilterError;
+use tidemark_sources::snapshot::SnapshotMode;
 use tidemark_sources::stream::{OffsetStorage, StreamOptions};
 
 use crate::config::{Config, ConfigError, Origin, PROPERTIES};
@@ -33,10 +34,12 @@ fn properties_help() -> String {
 pub const STREAM_ABOUT: &str = "\
 Streams changes from a logical replication slot (pgoutput) to a sink as Debezium events, at-least-once.
 
-There is no initial snapshot yet: rows that exist before the slot is created are NOT emitted; only
-changes committed after the slot was created are. A consumer that needs the full state must get the
-existing rows some other way first (e.g. pg_dump taken after the slot exists; duplicates are then
-possible, as with any at-least-once feed).
+When it creates the slot, stream first takes an initial snapshot (snapshot.mode=initial, as Debezium):
+every row of every captured table as an `r` event, read in the snapshot the slot exported (so the
+stream that follows starts exactly where the rows end: nothing lost, nothing twice), by
+snapshot.max.threads workers over heap block ranges. snapshot.mode=initial_only stops after it;
+no_data (never) skips it. A run killed during the snapshot takes it again in full at the next start.
+An existing slot gets no snapshot (none consistent with it can be exported).
 
 The publication and the slot are created when absent (the publication only when --tables is given).
 Exit status: 0 stopped cleanly (--until-lsn reached, SIGINT/SIGTERM), 1 failed, 2 configuration error.";
@@ -169,6 +172,24 @@ pub fn options(c: &Config) -> anyhow::Result<StreamOptions> {
     o.slot_retry_delay = c.millis("slot.retry.delay.ms")?;
     o.offsets = offset_storage(c);
     o.receive_timeout = c.millis("replication.receive.timeout.ms")?;
+    let smode = c.get("snapshot.mode").unwrap_or("initial");
+    o.snapshot.mode = SnapshotMode::parse(smode).map_err(|expected| ConfigError::Value {
+        key: "snapshot.mode".into(),
+        value: smode.into(),
+        expected,
+    })?;
+    o.snapshot.include = c.table_entries("snapshot.include.collection.list")?;
+    let threads = c.u64("snapshot.max.threads")?;
+    if threads == 0 {
+        return Err(ConfigError::Value {
+            key: "snapshot.max.threads".into(),
+            value: "0".into(),
+            expected: "at least 1".into(),
+        }
+        .into());
+    }
+    o.snapshot.max_threads = threads as usize;
+    o.snapshot.pages_per_range = c.u64("snapshot.pages.per.range")?.clamp(1, u32::MAX as u64) as u32;
     check_names(c, &o)?;
     Ok(o)
 }

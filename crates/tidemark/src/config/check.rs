@@ -138,9 +138,9 @@ pub fn suggest(key: &str) -> Option<&'static str> {
 /// An unknown key as an error, phrased for where it came from.
 pub fn unknown(key: &str, origin: Origin, file: Option<&str>) -> ConfigError {
     let hint = match (key, suggest(key)) {
-        ("snapshot.mode" | "snapshot.select.statement.overrides" | "snapshot.include.collection.list", _) => {
-            "; tidemark has no initial snapshot yet: existing rows are not emitted, only changes made after the \
-             slot was created"
+        ("snapshot.select.statement.overrides" | "snapshot.fetch.size" | "snapshot.isolation.mode", _) => {
+            "; tidemark does not implement it yet: the initial snapshot reads whole tables in the slot's exported \
+             snapshot (see snapshot.mode, snapshot.include.collection.list, snapshot.max.threads)"
                 .to_string()
         }
         (_, Some(s)) => format!("; did you mean {s}?"),

@@ -119,6 +119,23 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
         "tidemark's record of the last confirmed position, checked at start to refuse streaming over a gap \
          (default: a file in the file sink's folder, else in $XDG_STATE_HOME/tidemark or ~/.local/state/tidemark)",
     ),
+    (
+        "snapshot.mode",
+        "initial",
+        "initial (read every captured row when the slot is created, then stream) | initial_only (then stop) | \
+         no_data (never read table data; alias never)",
+    ),
+    (
+        "snapshot.include.collection.list",
+        "",
+        "captured tables the initial snapshot reads (names or anchored regexes); default: all captured tables",
+    ),
+    ("snapshot.max.threads", "4", "tables and heap block ranges an initial snapshot reads at once"),
+    (
+        "snapshot.pages.per.range",
+        "4096",
+        "heap pages (8 KiB) per block range one snapshot worker reads (tidemark-only)",
+    ),
     ("slot.max.retries", "6", "attempts to take a replication slot another process still holds before giving up"),
     ("slot.retry.delay.ms", "10000", "wait between attempts to take a replication slot held by another process"),
     ("connector.class", "", "ignored (accepted so Debezium configurations load)"),

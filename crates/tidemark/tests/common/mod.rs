@@ -187,3 +187,9 @@ pub fn lose_slot(pg: &Cluster) {
         "lost"
     );
 }
+
+/// Send SIGTERM to a child (a clean stop: tidemark finishes what it confirmed and exits 0).
+pub fn sigterm(pid: u32) {
+    let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(st.success());
+}
