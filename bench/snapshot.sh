@@ -25,8 +25,8 @@ psql_ postgres -c "CREATE TABLE s1 (id bigint PRIMARY KEY, name text, amount num
   CREATE TABLE s3 (k uuid PRIMARY KEY, payload jsonb, tags text[]);
   INSERT INTO s1 SELECT g, 'name ' || g, g * 1.25, '2026-01-01'::timestamptz + g * interval '1 second', repeat('n', 60) FROM generate_series(1, $per) g;
   INSERT INTO s2 SELECT g, g % 1000, g % 7, md5(g::text), g % 2 = 0, g / 3.0 FROM generate_series(1, $per) g;
-  INSERT INTO s3 SELECT md5(g::text)::uuid, jsonb_build_object('id', g, 'v', 'x' || g), ARRAY['t' || (g % 10), 'u'] FROM generate_series(1, $per) g;
-  VACUUM ANALYZE;" >/dev/null
+  INSERT INTO s3 SELECT md5(g::text)::uuid, jsonb_build_object('id', g, 'v', 'x' || g), ARRAY['t' || (g % 10), 'u'] FROM generate_series(1, $per) g;" >/dev/null
+psql_ postgres -c "VACUUM ANALYZE" >/dev/null
 heap=$(psql_ postgres -c "SELECT pg_size_pretty(sum(pg_relation_size(c))) FROM unnest(ARRAY['s1','s2','s3']::regclass[]) c")
 echo "$ROWS rows in 3 tables ($heap heap); $(nproc) cores; $("$PGBIN/postgres" --version); snapshot.max.threads=$THREADS"
 

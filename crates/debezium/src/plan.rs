@@ -41,6 +41,35 @@ pub struct TablePlan {
     pub(crate) value_prefix: Vec<u8>,
     /// Columns Debezium drops (unsupported types), for diagnostics.
     pub dropped_columns: Vec<String>,
+    /// Size of the last value encoded for this table.
+    pub(crate) value_size: SizeHint,
+}
+
+/// The size of the last value encoded for a table, so the next one's buffer starts about that large
+/// and is written without growing (reallocation was a tenth of a snapshot's CPU). Capped so one huge
+/// row does not make every later buffer huge; not a maximum, so it follows the table's typical row.
+#[derive(Debug, Default)]
+pub(crate) struct SizeHint(std::sync::atomic::AtomicUsize);
+
+impl SizeHint {
+    /// Largest starting capacity suggested.
+    const CAP: usize = 16 << 10;
+
+    /// A starting capacity for the next value (at least `floor`).
+    pub(crate) fn capacity(&self, floor: usize) -> usize {
+        (self.0.load(std::sync::atomic::Ordering::Relaxed) + 64).clamp(floor, Self::CAP.max(floor))
+    }
+
+    /// Remember the size of the value just written.
+    pub(crate) fn record(&self, n: usize) {
+        self.0.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clone for SizeHint {
+    fn clone(&self) -> Self {
+        SizeHint(std::sync::atomic::AtomicUsize::new(self.0.load(std::sync::atomic::Ordering::Relaxed)))
+    }
 }
 
 /// Debezium's topic-name sanitizing: characters Kafka does not allow in topic names
@@ -258,6 +287,7 @@ impl TablePlan {
             key_prefix,
             value_prefix,
             dropped_columns: dropped,
+            value_size: SizeHint::default(),
         })
     }
 

@@ -14,6 +14,18 @@ fn lsn_num(l: Option<tidemark_model::Lsn>) -> Option<u64> {
     l.map(|l| l.0)
 }
 
+/// One element of `source.sequence` inside its JSON string: `\"<lsn>\"` or `null`.
+fn seq_part(out: &mut Vec<u8>, l: Option<u64>) {
+    match l {
+        Some(l) => {
+            out.extend_from_slice(b"\\\"");
+            out.extend_from_slice(itoa::Buffer::new().format(l).as_bytes());
+            out.extend_from_slice(b"\\\"");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
 impl Encoder {
     pub(super) fn write_source(&self, out: &mut Vec<u8>, s: &SourceInfo, schema: &str, table: &str) {
         out.extend_from_slice(&self.source_head);
@@ -27,18 +39,13 @@ impl Encoder {
         out.extend_from_slice(&self.source_db);
         out.extend_from_slice(b",\"sequence\":");
         if s.lsn.is_some() || s.last_commit_lsn.is_some() {
-            let mut seq = String::from("[");
-            match lsn_num(s.last_commit_lsn) {
-                Some(l) => seq.push_str(&format!("\"{l}\"")),
-                None => seq.push_str("null"),
-            }
-            seq.push(',');
-            match lsn_num(s.lsn) {
-                Some(l) => seq.push_str(&format!("\"{l}\"")),
-                None => seq.push_str("null"),
-            }
-            seq.push(']');
-            write_str(out, &seq);
+            // The JSON string `["<last commit>","<lsn>"]`, its quotes escaped (written per event: no
+            // formatting allocations).
+            out.extend_from_slice(b"\"[");
+            seq_part(out, lsn_num(s.last_commit_lsn));
+            out.push(b',');
+            seq_part(out, lsn_num(s.lsn));
+            out.extend_from_slice(b"]\"");
         } else {
             out.extend_from_slice(b"null");
         }

@@ -102,7 +102,7 @@ impl Encoder {
         now_us: i64,
     ) -> Result<Vec<u8>, EncodeError> {
         let Rows { before, after, old_for_toast } = rows;
-        let mut out = Vec::with_capacity(plan.value_prefix.len() + 512);
+        let mut out = Vec::with_capacity(plan.value_size.capacity(plan.value_prefix.len() + 512));
         out.extend_from_slice(&plan.value_prefix);
         out.extend_from_slice(b"{\"before\":");
         self.write_row(&mut out, plan, before, None)?;
@@ -124,6 +124,7 @@ impl Encoder {
         if !plan.value_prefix.is_empty() {
             out.push(b'}');
         }
+        plan.value_size.record(out.len());
         Ok(out)
     }
 
