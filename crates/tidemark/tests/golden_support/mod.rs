@@ -30,6 +30,8 @@ pub const EDGE_FAIL: Set =
     Set { zoo: "edge_fail_zoo.sql", workload: "edge_fail_workload.sql", prefix: "edge_fail_" };
 pub const EXTENSIONS: Set =
     Set { zoo: "extensions_zoo.sql", workload: "extensions_workload.sql", prefix: "extensions_" };
+pub const SNAPSHOT: Set =
+    Set { zoo: "snapshot_zoo.sql", workload: "snapshot_workload.sql", prefix: "snapshot_" };
 pub const EXTENSIONS_FAIL: Set = Set {
     zoo: "extensions_fail_zoo.sql",
     workload: "extensions_fail_workload.sql",
