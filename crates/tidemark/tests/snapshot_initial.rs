@@ -301,3 +301,36 @@ fn snapshot_include_list_must_name_captured_tables() {
     assert_eq!(evs.len(), 1);
     assert_eq!(payload(&evs[0])["source"]["table"], "u");
 }
+
+#[test]
+fn snapshot_without_select_privilege_names_the_grant() {
+    // A replication user that may read one published table but not the other: one message with the
+    // GRANT that fixes it, and a restart after the grant takes the whole snapshot.
+    let pg = Cluster::start().unwrap();
+    pg.psql(
+        "postgres",
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1);
+         CREATE TABLE secret (id int PRIMARY KEY); INSERT INTO secret VALUES (2);
+         CREATE PUBLICATION p FOR TABLE t, secret;
+         CREATE ROLE snap LOGIN REPLICATION; GRANT SELECT ON t TO snap;",
+    )
+    .unwrap();
+    let out = tempdir();
+    let dsn = pg.dsn_as("postgres", "snap", None);
+    let args = ["--publication", "p", "--slot", "snap", "--until-lsn", "current"];
+    let err = run_err(stream_cmd(&dsn, out.path(), &args));
+    assert!(
+        err.contains("cannot read public.secret") && err.contains("GRANT SELECT ON public.secret TO snap"),
+        "{err}"
+    );
+    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1, "{err}");
+    pg.psql("postgres", "GRANT SELECT ON secret TO snap").unwrap();
+    run_ok(stream_cmd(&dsn, out.path(), &args));
+    let evs = read_events(out.path());
+    let ids: std::collections::BTreeSet<i64> = evs
+        .iter()
+        .filter(|e| payload(e)["op"] == "r")
+        .map(|e| payload(e)["after"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2].into_iter().collect());
+}

@@ -321,10 +321,10 @@ async fn worker(sh: Arc<Shared>, dsn: Dsn, snapshot: String) -> Result<(), Sourc
             match copy::join_snapshot(&dsn, &snapshot).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
-                    let e = import_error(e, &snapshot);
-                    let _ = tx.send(Err(SourceError::Internal(e.to_string()))).await;
+                    // The emitter reaches this range before any later one and reports the error.
+                    let _ = tx.send(Err(import_error(e, &snapshot))).await;
                     sh.abandon();
-                    return Err(e);
+                    return Ok(());
                 }
             }
         }
@@ -333,9 +333,17 @@ async fn worker(sh: Arc<Shared>, dsn: Dsn, snapshot: String) -> Result<(), Sourc
         let read = &sh.reads[range.table];
         let sql = format!("COPY ({}{}) TO STDOUT", read.select, range.predicate());
         if let Err(e) = read_range(c, &sql, &tx).await {
-            let _ = tx.send(Err(SourceError::Internal(e.to_string()))).await;
+            let e = match e {
+                SourceError::Pg(p) if p.code() == Some("42501") => SourceError::SnapshotDenied {
+                    table: read.plan.table.id.to_string(),
+                    user: dsn.user.clone(),
+                    reason: p.to_string(),
+                },
+                other => other,
+            };
+            let _ = tx.send(Err(e)).await;
             sh.abandon();
-            return Err(e);
+            return Ok(());
         }
     }
 }
@@ -343,10 +351,9 @@ async fn worker(sh: Arc<Shared>, dsn: Dsn, snapshot: String) -> Result<(), Sourc
 /// A worker that cannot join the exported snapshot: the export ended (the slot's connection closed).
 fn import_error(e: SourceError, snapshot: &str) -> SourceError {
     match e {
-        SourceError::Pg(p) if p.code().is_some_and(|c| c == "22023" || c == "0A000") => SourceError::Internal(format!(
-            "cannot join the exported snapshot {snapshot} ({p}); the connection that created the slot ended before \
-             the snapshot was read. Restart tidemark: it drops the slot it created and takes the snapshot again"
-        )),
+        SourceError::Pg(p) if p.code().is_some_and(|c| c == "22023" || c == "0A000") => {
+            SourceError::SnapshotGone { snapshot: snapshot.to_string(), reason: p.to_string() }
+        }
         other => other,
     }
 }
