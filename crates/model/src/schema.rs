@@ -101,6 +101,34 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
+    /// The primary key as it was when written, from the replica-identity flags of a Relation message
+    /// (or a catalog read that sets them the same way): under REPLICA IDENTITY DEFAULT the flags mark
+    /// the primary-key columns (kept in the catalog's key order when it still agrees); flagged columns
+    /// of a DEFAULT or INDEX identity are NOT NULL; an INDEX identity keys a table without a known
+    /// primary key.
+    pub fn apply_key_flags(&mut self) {
+        if !matches!(self.replica_identity, ReplicaIdentity::Default | ReplicaIdentity::Index) {
+            return;
+        }
+        let flagged: Vec<usize> =
+            self.columns.iter().enumerate().filter(|(_, c)| c.is_key).map(|(i, _)| i).collect();
+        if flagged.is_empty() {
+            return;
+        }
+        for &i in &flagged {
+            self.columns[i].nullable = false;
+        }
+        if self.replica_identity == ReplicaIdentity::Default {
+            let mut sorted = self.primary_key.clone();
+            sorted.sort_unstable();
+            if sorted != flagged {
+                self.primary_key = flagged;
+            }
+        } else if self.primary_key.is_empty() {
+            self.primary_key = flagged;
+        }
+    }
+
     /// Columns that form the event key: the primary key if known, else the replica-identity columns.
     pub fn key_columns(&self) -> Vec<usize> {
         if !self.primary_key.is_empty() {

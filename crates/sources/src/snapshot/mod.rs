@@ -35,13 +35,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tidemark_debezium::{EncoderConfig, TablePlan, TypeRegistry};
+use tidemark_debezium::{EncoderConfig, TypeRegistry};
 use tidemark_model::{ChangeEvent, ChangeKind, Datum, Lsn, Row, SourceInfo, TableId};
 use tidemark_pgwire::Dsn;
 use tidemark_pipeline::{Change, Event, SourceBatch};
 use tokio::sync::mpsc;
 
-use self::ranges::Range;
+use self::ranges::{Range, TableRead};
 use crate::catalog::Catalog;
 use crate::copy::{self, CopyLines};
 use crate::SourceError;
@@ -128,16 +128,6 @@ pub struct SnapshotSummary {
     pub rows: u64,
 }
 
-/// One table to read: how its events are encoded and how its rows are selected.
-#[derive(Debug)]
-pub(crate) struct TableRead {
-    pub plan: Arc<TablePlan>,
-    /// `SELECT <columns> FROM [ONLY] <table>` without the range predicate.
-    pub select: String,
-    /// `pg_class.reltuples` (0 when never analyzed): progress and ETA only.
-    pub estimated_rows: u64,
-}
-
 /// Read `tables` (already filtered: captured, and in `snapshot.include.collection.list`) in the
 /// exported snapshot, handing `r` events to `input` in table order. Returns when every event was
 /// handed over (the caller waits for durability).
@@ -167,7 +157,7 @@ pub async fn read(
         (now, xmax.map(|x| (x & 0xffff_ffff) as u32))
     };
     let mut types = TypeRegistry::default();
-    let (reads, work) = ranges::plan(catalog, tables, &mut types, cfg, opts).await?;
+    let (reads, work) = ranges::plan(catalog, tables, &mut types, cfg, opts.pages_per_range).await?;
     tracing::info!(
         tables = reads.len(),
         ranges = work.len(),

@@ -13,9 +13,18 @@ use std::sync::Arc;
 use tidemark_debezium::{EncoderConfig, TablePlan, TypeRegistry};
 use tidemark_model::{quote_ident, TableId};
 
-use super::{SnapshotOptions, TableRead};
 use crate::catalog::Catalog;
 use crate::SourceError;
+
+/// One table to read: how its events are encoded and how its rows are selected.
+#[derive(Debug)]
+pub(crate) struct TableRead {
+    pub plan: Arc<TablePlan>,
+    /// `SELECT <columns> FROM [ONLY] <table>` without the range predicate.
+    pub select: String,
+    /// `pg_class.reltuples` (0 when never analyzed): progress and ETA only.
+    pub estimated_rows: u64,
+}
 
 /// One unit of work: a table's block range, or the whole table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +65,7 @@ pub(crate) async fn plan(
     tables: &[TableId],
     types: &mut TypeRegistry,
     cfg: &EncoderConfig,
-    opts: &SnapshotOptions,
+    pages_per_range: u32,
 ) -> Result<(Vec<TableRead>, Vec<Range>), SourceError> {
     let tid_ranges = catalog.server_version().await? >= 140000;
     if !tid_ranges {
@@ -68,7 +77,7 @@ pub(crate) async fn plan(
         let Some((mut schema, partitioned)) = catalog.relation_schema(id).await? else {
             return Err(SourceError::NoSuchTable(id.to_string()));
         };
-        crate::stream::history::apply_key_flags(&mut schema);
+        schema.apply_key_flags();
         catalog.load_types(types, schema.columns.iter().map(|c| c.type_oid)).await?;
         let columns = schema.columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
         let oid = schema.oid;
@@ -95,7 +104,7 @@ pub(crate) async fn plan(
                 .await
                 .map_err(|e| catalog.err(e))?
                 .get(0);
-            work.extend(split(idx, blocks.clamp(0, u32::MAX as i64) as u32, opts.pages_per_range));
+            work.extend(split(idx, blocks.clamp(0, u32::MAX as i64) as u32, pages_per_range));
         } else {
             work.push(Range { table: idx, blocks: None });
         }

@@ -95,7 +95,7 @@ impl History {
             None => self.shape_from_earlier(r.oid, id.clone(), identity, columns),
         };
         let catalog_pk = table.primary_key.clone();
-        apply_key_flags(&mut table);
+        table.apply_key_flags();
         if exists && identity == ReplicaIdentity::Index && !catalog_pk.is_empty() {
             self.check_identity_index(&table, &catalog_pk, cfg);
         }
@@ -233,31 +233,4 @@ pub(crate) fn identity_index_warning(table: &TableId, identity: &str, pk: &str) 
         table.name,
         table.quoted()
     )
-}
-
-/// The primary key as it was when written: under REPLICA IDENTITY DEFAULT the key flags mark the
-/// primary-key columns (in the catalog's key order when it still agrees); flagged columns of a
-/// DEFAULT or INDEX identity are NOT NULL.
-pub(crate) fn apply_key_flags(t: &mut TableSchema) {
-    if !matches!(t.replica_identity, ReplicaIdentity::Default | ReplicaIdentity::Index) {
-        return;
-    }
-    let flagged: Vec<usize> =
-        t.columns.iter().enumerate().filter(|(_, c)| c.is_key).map(|(i, _)| i).collect();
-    if flagged.is_empty() {
-        return;
-    }
-    for &i in &flagged {
-        t.columns[i].nullable = false;
-    }
-    if t.replica_identity == ReplicaIdentity::Default {
-        let mut sorted = t.primary_key.clone();
-        sorted.sort_unstable();
-        if sorted != flagged {
-            t.primary_key = flagged;
-        }
-    } else if t.primary_key.is_empty() {
-        // No primary key known (e.g. a dropped table never seen before): key by the identity index.
-        t.primary_key = flagged;
-    }
 }

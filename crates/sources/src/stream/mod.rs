@@ -20,7 +20,7 @@
 //! and a heartbeat (`pg_logical_emit_message`, non-transactional, never emitted as an event) gives the
 //! slot something to confirm even when other databases or unpublished tables are the only writers.
 
-pub(crate) mod history;
+mod history;
 mod liveness;
 pub mod offsets;
 pub mod preflight;
