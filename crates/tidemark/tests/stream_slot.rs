@@ -118,7 +118,8 @@ fn missing_slot_after_streaming_is_a_gap() {
     setup_slot(&pg, out.path(), "t", &[]);
     let file = offsets_file(out.path());
     let from = recorded_lsn(&file);
-    pg.psql("postgres", "SELECT pg_drop_replication_slot('tidemark'); INSERT INTO t VALUES (1)").unwrap();
+    pg.drop_slot("postgres", "tidemark").unwrap();
+    pg.psql("postgres", "INSERT INTO t VALUES (1)").unwrap();
     let e = run_err(stream_cmd(&pg.dsn("postgres"), out.path(), &until_current(&[])));
     assert!(
         e.contains("replication slot \"tidemark\" no longer exists")
