@@ -6,6 +6,7 @@
 mod common;
 mod diffkit;
 
+use common::fingerprint;
 use diffkit::*;
 use tidemark_model::{ChangeKind, Datum};
 

@@ -8,18 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Sorted row texts of a table: equality independent of tidemark.
-fn fingerprint(pg: &Cluster, db: &str, table: &str) -> String {
-    pg.psql(
-        db,
-        &format!(
-            "SELECT count(*) || ':' || coalesce(md5(string_agg(x, E'\\n' ORDER BY x)), '') \
-             FROM (SELECT t::text AS x FROM {table} t) s"
-        ),
-    )
-    .unwrap()
-}
-
 const SCHEMA: &str = "CREATE TABLE a (id int PRIMARY KEY, v text, n numeric);
      CREATE TABLE b (x int, y text); ALTER TABLE b REPLICA IDENTITY FULL;
      CREATE TABLE c (k text PRIMARY KEY, big text);
@@ -31,11 +19,7 @@ fn snapshot_then_stream_under_concurrent_writes_reproduces_the_source() {
     // commits inserts, updates, deletes and primary-key changes before, during and after the snapshot.
     // The events go through the PostgreSQL apply sink into an empty copy of the schema: a row emitted
     // twice would fail its INSERT on the key, a missed one shows in the fingerprints.
-    let pg = Cluster::start().unwrap();
-    for db in ["src", "dst"] {
-        pg.psql("postgres", &format!("CREATE DATABASE {db}")).unwrap();
-        pg.psql(db, SCHEMA).unwrap();
-    }
+    let pg = source_and_copy(SCHEMA);
     pg.psql(
         "src",
         "INSERT INTO a SELECT g, 'v' || g, g / 7.0 FROM generate_series(1, 60000) g;

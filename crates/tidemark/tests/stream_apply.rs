@@ -7,18 +7,6 @@ use std::process::Command;
 
 use common::*;
 
-/// Sorted row texts of a table: an equality check independent of tidemark.
-fn fingerprint(pg: &Cluster, db: &str, table: &str) -> String {
-    pg.psql(
-        db,
-        &format!(
-            "SELECT count(*) || ':' || coalesce(md5(string_agg(x, E'\\n' ORDER BY x)), '') \
-             FROM (SELECT t::text AS x FROM {table} t) s"
-        ),
-    )
-    .unwrap()
-}
-
 const SCHEMA: &str = "CREATE TABLE t (id int PRIMARY KEY, v text, j jsonb, a int[], big text);
      CREATE TABLE kl (x text, y int); ALTER TABLE kl REPLICA IDENTITY FULL;
      CREATE TABLE gone (id int PRIMARY KEY);
@@ -30,11 +18,7 @@ const TABLES: [&str; 5] = ["t", "kl", "gone", "pf", "ui"];
 
 #[test]
 fn stream_into_the_postgres_apply_sink_makes_target_equal_source() {
-    let pg = Cluster::start().unwrap();
-    for db in ["src", "dst"] {
-        pg.psql("postgres", &format!("CREATE DATABASE {db}")).unwrap();
-        pg.psql(db, SCHEMA).unwrap();
-    }
+    let pg = source_and_copy(SCHEMA);
     let state = tempdir();
     let offsets = state.path().join("offsets.json");
     let stream = |until: &str| {

@@ -173,8 +173,7 @@ impl OffsetStore {
     /// in it is recognised), `false` once all its events are durable.
     pub fn record_snapshot(&self, lsn: Lsn, pending: bool) -> Result<(), SourceError> {
         self.pending.store(pending, Ordering::Relaxed);
-        self.written.store(0, Ordering::Relaxed);
-        self.record(lsn)
+        self.write_record(lsn)
     }
 
     /// Record `lsn` as confirmed (atomically; no-op unless it moves forward or nothing was written yet).
@@ -183,6 +182,11 @@ impl OffsetStore {
         if lsn.0 <= prev && prev != 0 {
             return Ok(());
         }
+        self.write_record(lsn)
+    }
+
+    /// Write `lsn` with the current snapshot flag, whatever was written before.
+    fn write_record(&self, lsn: Lsn) -> Result<(), SourceError> {
         let rec = Offsets {
             confirmed_lsn: lsn,
             snapshot_pending: self.pending.load(Ordering::Relaxed),

@@ -193,3 +193,20 @@ pub fn sigterm(pid: u32) {
     let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(st.success());
 }
+
+/// Independent equality: the row count and an md5 over the table's sorted row texts.
+pub fn fingerprint(pg: &Cluster, db: &str, table: &str) -> String {
+    pg.psql(db, &format!("SELECT count(*) || ':' || coalesce(md5(string_agg(x, E'\\n' ORDER BY x)), '') FROM (SELECT t::text AS x FROM {table} t) s"))
+        .unwrap()
+}
+
+/// A cluster with databases `src` and `dst`, both created from `schema` (a source and an empty copy
+/// for the apply sink).
+pub fn source_and_copy(schema: &str) -> Cluster {
+    let pg = Cluster::start().unwrap();
+    for db in ["src", "dst"] {
+        pg.psql("postgres", &format!("CREATE DATABASE {db}")).unwrap();
+        pg.psql(db, schema).unwrap();
+    }
+    pg
+}

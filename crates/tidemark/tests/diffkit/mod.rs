@@ -61,12 +61,6 @@ pub fn apply(pg: &Cluster, db: &str, evs: &[DiffEvent]) {
     });
 }
 
-/// Independent equality: sorted row texts of every table.
-pub fn fingerprint(pg: &Cluster, db: &str, table: &str) -> String {
-    pg.psql(db, &format!("SELECT count(*) || ':' || coalesce(md5(string_agg(x, E'\\n' ORDER BY x)), '') FROM (SELECT t::text AS x FROM {table} t) s"))
-        .unwrap()
-}
-
 pub fn cli(args: &[&str]) -> std::process::Output {
     Command::new(bin()).args(args).env("TIDEMARK_LOG", "warn").output().unwrap()
 }
